@@ -1,0 +1,192 @@
+// Command broker is duochrome's privileged helper. It is the only binary
+// with file capabilities (cap_setuid, cap_setgid, cap_kill, effective and
+// permitted), and it uses them to start Chromium as a pool uid, hand the
+// CDP pipes to the frontend and kill sessions.
+//
+// The frontend starts it as a go-plugin plugin and is not trusted: the
+// broker's argv and environment come from the frontend, so nothing in them
+// changes what the broker may execute, as whom, or whom it may signal.
+// That is decided by its policy alone (compiled-in defaults or the
+// root-owned /etc/duochrome/broker.json).
+//
+// Run by an operator as "broker check", it prints its privileges, policy
+// and verdict, and exits 0 only when a session could start.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"golang.org/x/sys/unix"
+
+	"duochrome/internal/broker"
+	pb "duochrome/internal/brokerapi"
+	"duochrome/internal/caps"
+	"duochrome/internal/fdpass"
+	"duochrome/internal/policy"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 1 && args[0] == "check" {
+		return check()
+	}
+	if len(args) != 0 {
+		fmt.Fprintf(os.Stderr, "usage: broker [check]\n"+
+			"The frontend starts the broker; run \"broker check\" to see whether it can start sessions.\n")
+		return 2
+	}
+	log := hclog.New(&hclog.LoggerOptions{
+		Name:       "broker",
+		Output:     os.Stderr,
+		JSONFormat: true, // go-plugin re-emits each line at its level
+		Level:      hclog.Debug,
+	})
+	if err := serve(log); err != nil {
+		log.Error("broker stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// refuseRoot stops a broker started as root: sessions would then run
+// beside a root process and the privilege separation would mean nothing.
+func refuseRoot() error {
+	if os.Getuid() == 0 || os.Geteuid() == 0 {
+		return fmt.Errorf("refusing to run as root: run the frontend as an unprivileged user " +
+			"and give the broker its capabilities with " +
+			"setcap cap_setuid,cap_setgid,cap_kill+ep (see README)")
+	}
+	return nil
+}
+
+// setup is the order-sensitive start shared by serve and check: refuse
+// root, judge the credentials as found, narrow them, set no_new_privs,
+// load the policy, prepare the data directory and probe the browser.
+// Covered by the end-to-end and privilege tests.
+func setup() (*policy.Policy, *broker.Diagnosis, error) {
+	if err := refuseRoot(); err != nil {
+		return nil, nil, err
+	}
+	self, err := caps.Self()
+	if err != nil {
+		return nil, nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/path/to/broker"
+	}
+	diag := broker.Diagnose(self, exe)
+
+	// Keep exactly the three capabilities and make sure nothing the
+	// broker starts can gain privilege through execve.
+	if err := caps.Narrow(caps.BrokerSet); err != nil {
+		return nil, nil, err
+	}
+	if err := caps.SetNoNewPrivs(); err != nil {
+		return nil, nil, err
+	}
+	// Files and sockets the broker creates are its own alone.
+	unix.Umask(0o077)
+
+	pol, err := policy.Load(uint32(os.Getuid()))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := broker.PrepareDataDir(pol.DataDir, uint32(os.Getuid())); err != nil {
+		return nil, nil, err
+	}
+	diag.ProbeBrowser(pol)
+	return pol, diag, nil
+}
+
+func serve(log hclog.Logger) error {
+	sock, frontendUID, err := inheritedSocket()
+	if err != nil {
+		return err
+	}
+	pol, diag, err := setup()
+	if err != nil {
+		return err
+	}
+	if diag.OK() {
+		log.Info("broker ready", "browser", diag.BrowserVersion, "policy", pol.Source,
+			"pool_first_uid", pol.Pool.FirstUID, "pool_size", pol.Pool.Size, "data_dir", pol.DataDir)
+	} else {
+		log.Error("broker cannot start sessions", "verdict", diag.Verdict)
+	}
+
+	srv := broker.New(broker.Config{
+		Policy:    pol,
+		Logger:    log,
+		FDSock:    sock,
+		Forbidden: []uint32{uint32(os.Getuid()), frontendUID},
+		Diagnosis: diag,
+	})
+	go func() {
+		// The frontend is gone, however it ended: end every session.
+		err := broker.WatchPeer(sock)
+		log.Info("frontend gone; stopping", "error", err)
+		srv.Stop()
+		os.Exit(0)
+	}()
+
+	keepPluginEnv()
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: pb.Handshake,
+		Plugins:         pb.PluginSet(srv),
+		GRPCServer:      plugin.DefaultGRPCServer,
+		Logger:          log,
+	})
+	srv.Stop()
+	return nil
+}
+
+// inheritedSocket checks that fd 3 is the socketpair the frontend made
+// for passing pipes, not another kind of descriptor, and returns it with
+// the uid of the frontend that created it.
+func inheritedSocket() (*os.File, uint32, error) {
+	if err := fdpass.CheckSocket(pb.FDPassFD); err != nil {
+		return nil, 0, fmt.Errorf("fd %d must be the frontend's socketpair: %w", pb.FDPassFD, err)
+	}
+	unix.CloseOnExec(pb.FDPassFD)
+	sock := os.NewFile(pb.FDPassFD, "fdpass")
+	uid, err := fdpass.PeerUID(sock)
+	if err != nil {
+		return nil, 0, err
+	}
+	// A frontend that stops reading must not hang a launch forever.
+	tv := unix.Timeval{Sec: 10}
+	if err := unix.SetsockoptTimeval(pb.FDPassFD, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		return nil, 0, fmt.Errorf("set send timeout on fd %d: %w", pb.FDPassFD, err)
+	}
+	return sock, uid, nil
+}
+
+// pluginEnv are the variables go-plugin's server reads that the broker
+// accepts from the frontend. Every other variable is dropped, so that
+// none (a socket directory or group, a port range, TMPDIR) reaches
+// go-plugin or anything else.
+var pluginEnv = []string{
+	pb.Handshake.MagicCookieKey,
+	"PLUGIN_PROTOCOL_VERSIONS",
+	"PLUGIN_CLIENT_CERT",
+}
+
+func keepPluginEnv() {
+	kept := map[string]string{}
+	for _, k := range pluginEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			kept[k] = v
+		}
+	}
+	os.Clearenv()
+	for k, v := range kept {
+		os.Setenv(k, v)
+	}
+}
