@@ -45,4 +45,3 @@ func orNone(s string) string {
 	}
 	return s
 }
-

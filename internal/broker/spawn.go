@@ -80,7 +80,7 @@ func browserEnv(dirs sessionDirs, o *pb.BrowserOptions) []string {
 // cdpPipes are the two pipes of a session's CDP channel. The browser
 // reads requests on its fd 3 and writes replies on its fd 4.
 type cdpPipes struct {
-	browserIn, frontendOut  *os.File // requests: frontend writes, browser reads
+	browserIn, frontendOut *os.File // requests: frontend writes, browser reads
 	frontendIn, browserOut *os.File // replies: browser writes, frontend reads
 }
 
