@@ -84,9 +84,25 @@ func (d sessionDirs) create(uid, gid uint32) error {
 // remove deletes the session's directory tree as uid. os.RemoveAll does
 // not follow symbolic links, and acting as uid means a link planted by the
 // browser can at most delete what uid itself could.
+//
+// The data directory is not readable by uid (mode 1733), and os.RemoveAll
+// opens the parent of what it removes, so the tree is emptied entry by
+// entry from inside and the session directory unlinked last.
 func (d sessionDirs) remove(uid, gid uint32) error {
 	return asUser(uid, gid, func() error {
-		if err := os.RemoveAll(d.Root); err != nil {
+		entries, err := os.ReadDir(d.Root)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("remove session directory: %w", err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(d.Root, e.Name())); err != nil {
+				return fmt.Errorf("remove session directory: %w", err)
+			}
+		}
+		if err := os.Remove(d.Root); err != nil {
 			return fmt.Errorf("remove session directory: %w", err)
 		}
 		return nil
