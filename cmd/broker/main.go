@@ -93,6 +93,9 @@ func setup() (*policy.Policy, *broker.Diagnosis, error) {
 	}
 	// Files and sockets the broker creates are its own alone.
 	unix.Umask(0o077)
+	if err := broker.StartReaper(hclog.NewNullLogger()); err != nil {
+		return nil, nil, err
+	}
 
 	pol, err := policy.Load(uint32(os.Getuid()))
 	if err != nil {

@@ -101,7 +101,12 @@ func browserVersion(path string, uid uint32) (string, error) {
 	cmd.SysProcAttr = dropTo(uid, uid)
 	var out bytes.Buffer
 	cmd.Stdout = &limitedWriter{w: &out, n: 4096}
-	if err := cmd.Run(); err != nil {
+	err := startOnForkThread(cmd)
+	if err == nil {
+		err = cmd.Wait()
+		disown(cmd.Process.Pid)
+	}
+	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return "", fmt.Errorf("not found: %w", err)
 		}

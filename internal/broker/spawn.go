@@ -110,7 +110,7 @@ func (p *cdpPipes) closeFrontendEnds() {
 
 // dropTo is how every browser process starts: as uid and gid with no
 // supplementary groups, in a process group of its own so that one signal
-// reaches all of it, killed if the broker's thread that forked it dies.
+// reaches all of it, and killed if the broker dies (see forkthread.go).
 // no_new_privs is already set on the whole broker (see caps.SetNoNewPrivs)
 // and is inherited.
 func dropTo(uid, gid uint32) *syscall.SysProcAttr {
@@ -134,7 +134,7 @@ func (s *Server) startBrowser(sess *session, pipes *cdpPipes, req *pb.LaunchRequ
 	if err != nil {
 		return fmt.Errorf("browser stderr: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startOnForkThread(cmd); err != nil {
 		return fmt.Errorf("start browser: %w", err)
 	}
 	sess.cmd = cmd

@@ -29,20 +29,21 @@ func (s *Server) watch(sess *session) {
 
 	killGroup(sess.pid)
 	waitErr := sess.cmd.Wait()
+	disown(sess.pid)
 	waitGroupGone(sess.pid, killTimeout, sess)
 	s.cleanupFiles(sess)
 
 	exit := exitReport(sess, sess.cmd, waitErr, killed)
+	sess.log.Info("session ended", "reason", exit.Reason, "exit_code", exit.ExitCode,
+		"signal", exit.Signal, "duration", time.Since(sess.started).Round(time.Millisecond))
+	s.publish(exit)
+
 	s.mu.Lock()
 	sess.exit = exit
 	delete(s.sessions, sess.id)
 	delete(s.busy, sess.uid)
 	s.mu.Unlock()
 	close(sess.done)
-
-	sess.log.Info("session ended", "reason", exit.Reason, "exit_code", exit.ExitCode,
-		"signal", exit.Signal, "duration", time.Since(sess.started).Round(time.Millisecond))
-	s.publish(exit)
 }
 
 // waitExited blocks until pid has exited, without reaping it.
