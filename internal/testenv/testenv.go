@@ -1,0 +1,121 @@
+// Package testenv sets up what privileged tests need on a real machine: a
+// non-root user, binaries built without cgo, and an install directory that
+// user may enter. It is imported by tests only.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+// RequireRoot skips t without root, or fails it in CI, where every
+// privileged test must run.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Missing(t, "root")
+	}
+}
+
+// Missing skips t for lack of what, or fails it when CI=true.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI must provide %s", what)
+	}
+	t.Skipf("needs %s", what)
+}
+
+// RequireCommand returns the path of a command or skips (fails in CI).
+func RequireCommand(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name)
+	}
+	return path
+}
+
+// User returns the uid and gid of a system user with this name, creating
+// it (no home, no login shell) when it does not exist.
+func User(t testing.TB, name string) (uid, gid uint32) {
+	t.Helper()
+	if _, err := user.Lookup(name); err != nil {
+		out, err := exec.Command("useradd", "--system", "--no-create-home",
+			"--shell", "/usr/sbin/nologin", name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("useradd %s: %v: %s", name, err, out)
+		}
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := strconv.ParseUint(u.Uid, 10, 32)
+	g, _ := strconv.ParseUint(u.Gid, 10, 32)
+	return uint32(id), uint32(g)
+}
+
+// InstallDir returns a new root-owned directory with mode 0755 outside
+// t.TempDir (whose parent only root may enter), removed at cleanup.
+func InstallDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "duochrome-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Build compiles the package pkg (such as "duochrome/cmd/broker") into
+// path without cgo, as the Makefile does. ldflags may be empty.
+func Build(t testing.TB, pkg, path, ldflags string) {
+	t.Helper()
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	args := []string{"build", "-trimpath", "-o", path}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	cmd := exec.Command(goCmd, append(args, pkg)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+}
+
+// Install copies src to dst with the given owner and mode.
+func Install(t testing.TB, src, dst string, uid, gid int, mode os.FileMode) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dst, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dst, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Setcap gives path the broker's file capabilities.
+func Setcap(t testing.TB, path string) {
+	t.Helper()
+	setcap := RequireCommand(t, "setcap")
+	out, err := exec.Command(setcap, "cap_setuid,cap_setgid,cap_kill+ep", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("setcap %s: %v: %s", path, err, out)
+	}
+}
