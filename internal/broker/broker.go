@@ -54,6 +54,7 @@ type session struct {
 	gid     uint32
 	dirs    sessionDirs
 	started time.Time
+	sandbox bool
 	log     hclog.Logger
 	cmd     *exec.Cmd
 	pid     int
@@ -186,6 +187,7 @@ func (s *Server) claim(req *pb.LaunchRequest) (*session, error) {
 		gid:     uid,
 		dirs:    newSessionDirs(s.policy.DataDir, req.SessionId),
 		started: time.Now(),
+		sandbox: s.diagnosis.Sandbox,
 		log:     s.log.With("session", req.SessionId[:8], "uid", uid),
 		done:    make(chan struct{}),
 	}
@@ -290,6 +292,7 @@ func (sess *session) info() *pb.SessionInfo {
 		Gid:             sess.gid,
 		Pid:             int32(sess.pid),
 		StartedUnixNano: sess.started.UnixNano(),
+		Sandbox:         sess.sandbox,
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +26,7 @@ const (
 	RowNoNewPrivs     = 5
 	RowNotEffective   = 6 // file capabilities without the effective bit
 	RowBrowserMissing = 7 // privileges fine, the browser does not start
+	RowNoSandbox      = 8 // the policy requires a sandbox that cannot start
 )
 
 // setcapCommand is the one command that gives the broker its capabilities.
@@ -36,7 +39,8 @@ type Diagnosis struct {
 	Row            int
 	Verdict        string // "ok", or what is wrong and how to fix it
 	BrowserVersion string
-	Sandbox        bool
+	Sandbox        bool  // sessions run with Chromium's sandbox
+	SandboxProbe   error // why the sandbox probe failed, if it did
 }
 
 // OK reports whether a session could start.
@@ -72,47 +76,112 @@ func Diagnose(self *caps.Status, brokerPath string) *Diagnosis {
 	return d
 }
 
-// versionTimeout bounds the browser's --version run.
-const versionTimeout = 20 * time.Second
+// probeTimeout bounds each start-up run of the browser.
+const probeTimeout = 30 * time.Second
 
-// ProbeBrowser runs the browser with --version as uid, the way a session
-// would start it, and records its version. A failure here means no session
-// could start, so it becomes the verdict.
+// ProbeBrowser runs the browser twice as the pool's first uid, the way a
+// session would start it: once for its version, once to learn whether its
+// sandbox starts. A failure of the first means no session could start; of
+// the second, that sessions run without the sandbox, or not at all when
+// the policy requires it. Either becomes the verdict.
 func (d *Diagnosis) ProbeBrowser(p *policy.Policy) {
 	if !d.OK() {
 		return
 	}
-	version, err := browserVersion(p.BrowserPath, p.Pool.FirstUID)
+	uid := p.Pool.FirstUID
+	out, err := runBrowser(p.BrowserPath, uid, nil, "--version")
 	if err != nil {
 		d.Row = RowBrowserMissing
-		d.Verdict = fmt.Sprintf("cannot run the browser %s as uid %d: %v", p.BrowserPath, p.Pool.FirstUID, err)
+		d.Verdict = fmt.Sprintf("cannot run the browser %s as uid %d: %v", p.BrowserPath, uid, err)
 		return
 	}
-	d.BrowserVersion = version
+	d.BrowserVersion = strings.TrimSpace(out)
+
+	if p.Sandbox == policy.SandboxOff {
+		return
+	}
+	d.SandboxProbe = probeSandbox(p)
+	d.Sandbox = d.SandboxProbe == nil
+	if !d.Sandbox && p.Sandbox == policy.SandboxRequire {
+		d.Row = RowNoSandbox
+		d.Verdict = fmt.Sprintf("the policy requires Chromium's sandbox, and it cannot start as uid %d "+
+			"(%v): allow that uid to create user namespaces (sysctl user.max_user_namespaces > 0, "+
+			"kernel.unprivileged_userns_clone=1 where it exists, and a seccomp profile that permits "+
+			"clone and unshare with CLONE_NEWUSER), or set \"sandbox\": \"auto\" in the policy", uid, d.SandboxProbe)
+	}
 }
 
-func browserVersion(path string, uid uint32) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), versionTimeout)
+// probeSandbox starts the browser with its sandbox on, as the pool's first
+// uid, and has it render an empty page: that needs its zygote, which
+// Chromium refuses to start without a working sandbox.
+func probeSandbox(p *policy.Policy) error {
+	uid := p.Pool.FirstUID
+	dirs := newSessionDirs(p.DataDir, "sandbox-probe-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := dirs.create(uid, uid); err != nil {
+		return err
+	}
+	defer dirs.remove(uid, uid)
+
+	args := append(append([]string{}, fixedArgs...),
+		"--user-data-dir="+dirs.Profile, "--dump-dom", "about:blank")
+	args = slices.DeleteFunc(args, func(a string) bool { return a == "--remote-debugging-pipe" })
+	out, err := runBrowser(p.BrowserPath, uid, &dirs, args...)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, "<html") {
+		return fmt.Errorf("the browser rendered nothing")
+	}
+	return nil
+}
+
+// runBrowser runs the browser to completion as uid with no_new_privs and
+// no groups, and returns its standard output. dirs, when set, supplies
+// the environment and working directory of a session.
+func runBrowser(path string, uid uint32, dirs *sessionDirs, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
 
-	cmd := exec.CommandContext(ctx, path, "--version")
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
 	cmd.Dir = "/"
+	if dirs != nil {
+		cmd.Env = browserEnv(*dirs, nil)
+		cmd.Dir = dirs.Root
+	}
 	cmd.SysProcAttr = dropTo(uid, uid)
-	var out bytes.Buffer
-	cmd.Stdout = &limitedWriter{w: &out, n: 4096}
+	var out, errOut bytes.Buffer
+	cmd.Stdout = &limitedWriter{w: &out, n: 64 << 10}
+	cmd.Stderr = &limitedWriter{w: &errOut, n: 64 << 10}
+
 	err := startOnForkThread(cmd)
 	if err == nil {
+		// Nothing of a probe may outlive it, and its helpers hold the
+		// output pipes that Wait drains: kill the group before reaping.
+		waitExited(cmd.Process.Pid)
+		killGroup(cmd.Process.Pid)
 		err = cmd.Wait()
 		disown(cmd.Process.Pid)
 	}
-	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return "", fmt.Errorf("not found: %w", err)
-		}
-		return "", err
+	if errors.Is(err, exec.ErrNotFound) {
+		return "", fmt.Errorf("not found: %w", err)
 	}
-	return strings.TrimSpace(out.String()), nil
+	if err != nil {
+		return "", fmt.Errorf("%w%s", err, lastLine(errOut.String()))
+	}
+	return out.String(), nil
+}
+
+// lastLine returns ": " and the last line of a browser's error output that
+// says something, or nothing.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return ": " + clip(l)
+		}
+	}
+	return ""
 }
 
 type limitedWriter struct {
@@ -153,4 +222,17 @@ func (d *Diagnosis) Status(p *policy.Policy) *pb.StatusResponse {
 		Inheritable: now.Inheritable, Ambient: now.Ambient,
 	}
 	return resp
+}
+
+// SandboxSummary says in words whether sessions run with the sandbox.
+func (d *Diagnosis) SandboxSummary(p *policy.Policy) string {
+	switch {
+	case p.Sandbox == policy.SandboxOff:
+		return "off (the policy turns it off)"
+	case d.Sandbox:
+		return "on (probed: a pool uid can start it)"
+	case d.SandboxProbe != nil:
+		return fmt.Sprintf("off (the probe failed: %v)", d.SandboxProbe)
+	}
+	return "not probed"
 }

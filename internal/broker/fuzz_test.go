@@ -41,7 +41,7 @@ func FuzzLaunchRequest(f *testing.F) {
 			t.Fatalf("accepted session id %q", req.SessionId)
 		}
 		dirs := newSessionDirs("/data", req.SessionId)
-		args := browserArgs(dirs, req)
+		args := browserArgs(dirs, req, true)
 		fixed := len(fixedArgs) + 1 // and --user-data-dir
 		for i, a := range args[fixed:] {
 			if !allowedOptionArg(a, req.Options) && !allowedFlags[a] {

@@ -21,10 +21,6 @@ import (
 var fixedArgs = []string{
 	"--headless",
 	"--remote-debugging-pipe",
-	// TODO(sandbox): turn Chromium's own sandbox back on where a pool uid
-	// may create a user namespace; until then a renderer exploit runs with
-	// the session uid's full rights.
-	"--no-sandbox",
 	"--disable-dev-shm-usage",
 	"--disable-background-networking",
 	"--disable-component-update",
@@ -41,8 +37,13 @@ var fixedArgs = []string{
 }
 
 // browserArgs is the whole argv of a session's browser after argv[0].
-func browserArgs(dirs sessionDirs, req *pb.LaunchRequest) []string {
+// Without its sandbox, a renderer that a page takes over runs with the
+// session uid's full rights (see SECURITY.md).
+func browserArgs(dirs sessionDirs, req *pb.LaunchRequest, sandbox bool) []string {
 	args := append([]string{}, fixedArgs...)
+	if !sandbox {
+		args = append(args, "--no-sandbox")
+	}
 	args = append(args, "--user-data-dir="+dirs.Profile)
 	if o := req.GetOptions(); o != nil {
 		if o.WindowWidth != 0 {
@@ -124,7 +125,7 @@ func dropTo(uid, gid uint32) *syscall.SysProcAttr {
 // startBrowser starts the session's browser and returns once it runs the
 // browser binary as uid. Its stderr is logged at debug level.
 func (s *Server) startBrowser(sess *session, pipes *cdpPipes, req *pb.LaunchRequest) error {
-	cmd := exec.Command(s.policy.BrowserPath, browserArgs(sess.dirs, req)...)
+	cmd := exec.Command(s.policy.BrowserPath, browserArgs(sess.dirs, req, sess.sandbox)...)
 	cmd.Env = browserEnv(sess.dirs, req.GetOptions())
 	cmd.Dir = sess.dirs.Root
 	cmd.ExtraFiles = []*os.File{pipes.browserIn, pipes.browserOut}

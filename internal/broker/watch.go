@@ -35,7 +35,7 @@ func (s *Server) watch(sess *session) {
 
 	exit := exitReport(sess, sess.cmd, waitErr, killed)
 	sess.log.Info("session ended", "reason", exit.Reason, "exit_code", exit.ExitCode,
-		"signal", exit.Signal, "duration", time.Since(sess.started).Round(time.Millisecond))
+		"signal", exit.Signal, "duration", time.Since(sess.started).Round(time.Millisecond).String())
 	s.publish(exit)
 
 	s.mu.Lock()

@@ -49,9 +49,22 @@ type Policy struct {
 	// and refuses one it does not own or with another mode.
 	DataDir string `json:"data_dir"`
 
+	// Sandbox says whether Chromium runs with its own sandbox: "auto"
+	// (the default: on where the broker's start-up probe shows that a
+	// pool uid can start it, off elsewhere), "require" (refuse to start
+	// sessions without it) or "off" (always --no-sandbox).
+	Sandbox string `json:"sandbox"`
+
 	// Source says where the policy came from, for status reports.
 	Source string `json:"-"`
 }
+
+// Sandbox modes.
+const (
+	SandboxAuto    = "auto"
+	SandboxRequire = "require"
+	SandboxOff     = "off"
+)
 
 // Pool is a range of uids: FirstUID to FirstUID+Size-1.
 type Pool struct {
@@ -69,6 +82,7 @@ func Default() *Policy {
 	return &Policy{
 		BrowserPath: DefaultBrowser,
 		Pool:        Pool{FirstUID: Nobody, Size: 1},
+		Sandbox:     SandboxAuto,
 		Source:      "compiled-in defaults",
 	}
 }
@@ -129,6 +143,11 @@ func (p *Policy) Validate(brokerUID uint32) error {
 	}
 	if !filepath.IsAbs(p.DataDir) || filepath.Clean(p.DataDir) != p.DataDir {
 		return fmt.Errorf("data_dir %q: want a clean absolute path", p.DataDir)
+	}
+	switch p.Sandbox {
+	case SandboxAuto, SandboxRequire, SandboxOff:
+	default:
+		return fmt.Errorf("sandbox %q: want %q, %q or %q", p.Sandbox, SandboxAuto, SandboxRequire, SandboxOff)
 	}
 	if p.Pool.Size == 0 || p.Pool.Size > MaxPoolSize {
 		return fmt.Errorf("pool.size %d: want 1 to %d", p.Pool.Size, MaxPoolSize)

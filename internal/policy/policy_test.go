@@ -24,6 +24,9 @@ func TestValidate(t *testing.T) {
 		{"huge pool", func(p *Policy) { p.Pool = Pool{FirstUID: 20000, Size: MaxPoolSize + 1} }, "pool.size"},
 		{"wrapping pool", func(p *Policy) { p.Pool = Pool{FirstUID: 1<<32 - 2, Size: 4} }, "4294967295"},
 		{"relative data dir", func(p *Policy) { p.DataDir = "data" }, "data_dir"},
+		{"sandbox require", func(p *Policy) { p.Sandbox = SandboxRequire }, ""},
+		{"sandbox unknown", func(p *Policy) { p.Sandbox = "maybe" }, "sandbox"},
+		{"sandbox empty", func(p *Policy) { p.Sandbox = "" }, "sandbox"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
 )
@@ -61,11 +60,12 @@ func User(t testing.TB, name string) (uid, gid uint32) {
 	return uint32(id), uint32(g)
 }
 
-// InstallDir returns a new root-owned directory with mode 0755 outside
-// t.TempDir (whose parent only root may enter), removed at cleanup.
+// InstallDir returns a new root-owned directory with mode 0755, removed
+// at cleanup. It is under /var/lib, not /tmp: a policy file there passes
+// the broker's ownership checks, which refuse a world-writable parent.
 func InstallDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "duochrome-test-")
+	dir, err := os.MkdirTemp("/var/lib", "duochrome-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func InstallDir(t testing.TB) string {
 // path without cgo, as the Makefile does. ldflags may be empty.
 func Build(t testing.TB, pkg, path, ldflags string) {
 	t.Helper()
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goCmd := goCommand(t)
 	args := []string{"build", "-trimpath", "-o", path}
 	if ldflags != "" {
 		args = append(args, "-ldflags", ldflags)
@@ -90,6 +90,18 @@ func Build(t testing.TB, pkg, path, ldflags string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
+}
+
+// goCommand finds the go command that runs the tests.
+func goCommand(t testing.TB) string {
+	t.Helper()
+	if root := os.Getenv("GOROOT"); root != "" {
+		return filepath.Join(root, "bin", "go")
+	}
+	if path, err := exec.LookPath("go"); err == nil {
+		return path
+	}
+	return "/usr/local/go/bin/go"
 }
 
 // Install copies src to dst with the given owner and mode.

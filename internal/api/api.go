@@ -1,0 +1,118 @@
+// Package api serves the frontend's HTTP API, compatible with
+// crocochrome's: create, list and delete sessions, and reach a session's
+// browser over a WebSocket at /proxy/{id}. Every error, unmatched routes
+// and methods included, is a JSON object {"error": "..."}.
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"duochrome/internal/proxy"
+	"duochrome/internal/session"
+)
+
+// DefaultMaxBodyBytes bounds a request body when Config leaves it zero.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Config configures the API.
+type Config struct {
+	// Sessions keeps the sessions. Required.
+	Sessions *session.Manager
+
+	// Logger is the API's logger. Zero means hclog's default.
+	Logger hclog.Logger
+
+	// MaxBodyBytes bounds a request body. Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+type server struct {
+	sessions *session.Manager
+	bridge   *proxy.Bridge
+	log      hclog.Logger
+	maxBody  int64
+}
+
+// New returns the API's handler.
+func New(cfg Config) http.Handler {
+	s := &server{
+		sessions: cfg.Sessions,
+		bridge:   proxy.New(writeError),
+		log:      cfg.Logger,
+		maxBody:  cfg.MaxBodyBytes,
+	}
+	if s.log == nil {
+		s.log = hclog.Default()
+	}
+	if s.maxBody == 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+
+	// Patterns carry no method: methods dispatches itself, so that a
+	// wrong method gets a JSON 405 rather than ServeMux's plain text.
+	mux := http.NewServeMux()
+	mux.Handle("/sessions", methods{
+		http.MethodGet:  s.list,
+		http.MethodPost: s.create,
+	})
+	mux.Handle("/sessions/{id}", methods{http.MethodDelete: s.delete})
+	mux.Handle("/proxy/{id}", methods{http.MethodGet: s.proxy})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route")
+	})
+	return s.logRequests(mux)
+}
+
+// methods routes a request by its method and answers any other method
+// with 405 and an Allow header.
+type methods map[string]http.HandlerFunc
+
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := m[r.Method]; ok {
+		h(w, r)
+		return
+	}
+
+	allowed := make([]string, 0, len(m))
+	for method := range m {
+		allowed = append(allowed, method)
+	}
+	slices.Sort(allowed)
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+}
+
+// writeJSON writes v as the response body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// errorBody is every error response.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// logRequests logs each request at debug by its route pattern, which,
+// unlike its path, never holds a session id.
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+
+		s.log.Debug("request", "method", r.Method, "route", r.Pattern,
+			"status", sw.status, "duration", time.Since(start))
+	})
+}

@@ -1,0 +1,209 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"duochrome/internal/cdp"
+	"duochrome/internal/fdpass"
+)
+
+// Client is whoever is attached to a session, typically a WebSocket.
+type Client interface {
+	// Send delivers one CDP message from the browser. It is called from
+	// the session's one reader goroutine, never concurrently, and must not
+	// keep msg after it returns.
+	Send(msg []byte) error
+
+	// Close tells the client that the session has ended and why. It may
+	// be called while Send runs.
+	Close(reason string)
+}
+
+// Session is one running browser and its CDP pipe pair.
+type Session struct {
+	// ID is the session's 32 hex digit id. It grants the whole browser:
+	// log it only through the session's logger, which shows a prefix.
+	ID string
+
+	// Version is the browser's answer to the readiness call, without a
+	// WebSocket URL.
+	Version cdp.Version
+
+	// Started is when the browser became ready.
+	Started time.Time
+
+	log    hclog.Logger
+	pipes  *fdpass.Pipes
+	reader *cdp.Reader
+	writer *cdp.Writer
+	done   chan struct{} // closed when the session ends
+
+	// client is read for every message without taking mu; it is only
+	// stored with mu held.
+	client atomic.Pointer[clientRef]
+
+	mu       sync.Mutex // guards reserved, ended, reason, timer and stores to client
+	reserved bool
+	ended    bool
+	reason   string
+	timer    *time.Timer
+}
+
+type clientRef struct{ c Client }
+
+func newSession(id string, pipes *fdpass.Pipes, log hclog.Logger) *Session {
+	return &Session{
+		ID:     id,
+		log:    log,
+		pipes:  pipes,
+		reader: cdp.NewReader(pipes.Read),
+		writer: cdp.NewWriter(pipes.Write),
+		done:   make(chan struct{}),
+	}
+}
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} {
+	return s.done
+}
+
+// Logger returns the session's logger, which names it by an id prefix.
+func (s *Session) Logger() hclog.Logger {
+	return s.log
+}
+
+// Reserve claims the session's one client slot. It fails with ErrAttached
+// while another client holds the slot and with ErrEnded once the session
+// has ended.
+func (s *Session) Reserve() (*Attachment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if s.ended {
+		return nil, ErrEnded
+	}
+	if s.reserved {
+		return nil, ErrAttached
+	}
+	s.reserved = true
+	return &Attachment{s: s}, nil
+}
+
+// Attachment is a claim on a session's client slot.
+type Attachment struct {
+	s        *Session
+	released bool // only touched with s.mu held
+}
+
+// Attach starts delivering the browser's messages to c. If the session
+// has already ended, c is closed at once instead.
+func (a *Attachment) Attach(c Client) {
+	s := a.s
+	s.mu.Lock()
+	if s.ended || a.released {
+		reason := s.reason
+		s.mu.Unlock()
+		c.Close(reason)
+		return
+	}
+	s.client.Store(&clientRef{c: c})
+	s.mu.Unlock()
+}
+
+// CopyMessage writes one message, read from r until io.EOF, to the
+// browser.
+func (a *Attachment) CopyMessage(r io.Reader) error {
+	return a.s.writer.CopyMessage(r)
+}
+
+// Release detaches the client and frees the slot. Messages that arrive
+// while no client is attached are dropped. Release is idempotent.
+func (a *Attachment) Release() {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if a.released {
+		return
+	}
+	a.released = true
+	s.reserved = false
+	s.client.Store(nil)
+}
+
+// pump forwards the browser's messages to the attached client until the
+// pipe fails, then calls onEnd unless the session was ended meanwhile.
+func (s *Session) pump(onEnd func(*Session, string)) {
+	for {
+		msg, err := s.reader.ReadMessage()
+		if err != nil {
+			s.pumpEnded(err, onEnd)
+			return
+		}
+
+		ref := s.client.Load()
+		if ref == nil {
+			s.log.Trace("dropped a browser message: no client attached", "bytes", len(msg))
+			continue
+		}
+		if err := ref.c.Send(msg); err != nil {
+			s.log.Debug("dropped a browser message: client gone", "error", err)
+		}
+	}
+}
+
+func (s *Session) pumpEnded(err error, onEnd func(*Session, string)) {
+	if errors.Is(err, os.ErrClosed) {
+		return // the session was ended; its pipes are closed
+	}
+	if errors.Is(err, io.EOF) {
+		onEnd(s, "browser closed its CDP pipe")
+		return
+	}
+	s.log.Warn("reading the browser's CDP pipe", "error", err)
+	onEnd(s, "browser CDP pipe failed")
+}
+
+// end marks the session ended, closes its client and pipes, and reports
+// whether this call was the one that ended it.
+func (s *Session) end(reason string) bool {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return false
+	}
+	s.ended = true
+	s.reason = reason
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	ref := s.client.Swap(nil)
+	s.mu.Unlock()
+
+	close(s.done)
+	if ref != nil {
+		ref.c.Close(reason)
+	}
+	s.pipes.Close()
+	return true
+}
+
+// setDeadline bounds both pipe directions; the zero time removes the
+// bound.
+func (s *Session) setDeadline(t time.Time) error {
+	if err := s.pipes.Read.SetReadDeadline(t); err != nil {
+		return fmt.Errorf("set pipe deadline: %w", err)
+	}
+	if err := s.pipes.Write.SetWriteDeadline(t); err != nil {
+		return fmt.Errorf("set pipe deadline: %w", err)
+	}
+	return nil
+}

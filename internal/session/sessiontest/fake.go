@@ -1,0 +1,165 @@
+// Package sessiontest provides a fake broker whose "browsers" are
+// goroutines speaking CDP over real pipes, for tests of the packages that
+// sit on top of session.
+package sessiontest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+
+	"duochrome/internal/brokerclient"
+	"duochrome/internal/cdp"
+	"duochrome/internal/fdpass"
+)
+
+// Behaviour selects how a fake browser acts.
+type Behaviour int
+
+const (
+	// Echo answers Browser.getVersion, then answers every call
+	// {"id":N,...} with {"id":N,"result":<the call>}.
+	Echo Behaviour = iota
+
+	// Silent never answers.
+	Silent
+
+	// Hangup closes its pipes at once.
+	Hangup
+)
+
+// Product is the browser name fake browsers report.
+const Product = "HeadlessChrome/140.0.0.0"
+
+// Broker is a fake broker. Its zero value launches Echo browsers.
+type Broker struct {
+	// Behaviour applies to every browser launched from now on.
+	Behaviour Behaviour
+
+	// LaunchErr, if set, is returned by Launch instead of a browser.
+	LaunchErr error
+
+	mu       sync.Mutex // guards browsers and killed
+	browsers map[string]*Browser
+	killed   []string
+}
+
+// Browser is one fake browser.
+type Browser struct {
+	requests *os.File // the browser's end of the request pipe
+	replies  *os.File // the browser's end of the reply pipe
+	once     sync.Once
+}
+
+// Exit closes the browser's pipes as if it had exited.
+func (b *Browser) Exit() {
+	b.once.Do(func() {
+		b.requests.Close()
+		b.replies.Close()
+	})
+}
+
+// Launch starts a fake browser for id.
+func (f *Broker) Launch(_ context.Context, id string) (*fdpass.Pipes, error) {
+	if f.LaunchErr != nil {
+		return nil, f.LaunchErr
+	}
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+
+	b := &Browser{requests: reqR, replies: repW}
+	f.mu.Lock()
+	if f.browsers == nil {
+		f.browsers = make(map[string]*Browser)
+	}
+	f.browsers[id] = b
+	behaviour := f.Behaviour
+	f.mu.Unlock()
+
+	go b.run(behaviour)
+	return &fdpass.Pipes{ID: id, Write: reqW, Read: repR}, nil
+}
+
+// Kill ends the fake browser of id.
+func (f *Broker) Kill(_ context.Context, id string) error {
+	f.mu.Lock()
+	b, ok := f.browsers[id]
+	delete(f.browsers, id)
+	if ok {
+		f.killed = append(f.killed, id)
+	}
+	f.mu.Unlock()
+
+	if !ok {
+		return fmt.Errorf("kill: %w", brokerclient.ErrNotFound)
+	}
+	b.Exit()
+	return nil
+}
+
+// Running returns how many fake browsers run.
+func (f *Broker) Running() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.browsers)
+}
+
+// Killed returns the ids Kill has ended, in order.
+func (f *Broker) Killed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.killed...)
+}
+
+// Browser returns the fake browser of id, or nil.
+func (f *Broker) Browser(id string) *Browser {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.browsers[id]
+}
+
+func (b *Browser) run(behaviour Behaviour) {
+	defer b.Exit()
+	if behaviour == Hangup {
+		return
+	}
+
+	r := cdp.NewReader(b.requests)
+	w := cdp.NewWriter(b.replies)
+	for {
+		msg, err := r.ReadMessage()
+		if err != nil {
+			return
+		}
+		if behaviour == Silent {
+			continue
+		}
+		if err := w.WriteMessage(reply(msg)); err != nil {
+			return
+		}
+	}
+}
+
+func reply(msg []byte) []byte {
+	var call struct {
+		ID     int64  `json:"id"`
+		Method string `json:"method"`
+	}
+	json.Unmarshal(msg, &call)
+
+	if call.Method == "Browser.getVersion" {
+		return fmt.Appendf(nil, `{"id":%d,"result":{"protocolVersion":"1.3",`+
+			`"product":%q,"revision":"@0123abcd","userAgent":"Mozilla/5.0 `+
+			`AppleWebKit/537.36 (KHTML, like Gecko) %s Safari/537.36","jsVersion":"14.0"}}`,
+			call.ID, Product, Product)
+	}
+	return fmt.Appendf(nil, `{"id":%d,"result":%s}`, call.ID, msg)
+}
