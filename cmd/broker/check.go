@@ -23,6 +23,7 @@ func check() int {
 	fmt.Printf("policy: %s (browser %s, pool %d-%d, data %s)\n", pol.Source, pol.BrowserPath,
 		pol.Pool.FirstUID, pol.Pool.FirstUID+pol.Pool.Size-1, pol.DataDir)
 	fmt.Printf("browser: %s\n", orNone(diag.BrowserVersion))
+	fmt.Printf("sandbox: %s\n", diag.SandboxSummary(pol))
 	fmt.Printf("verdict: %s\n", diag.Verdict)
 	if !diag.OK() {
 		return 1

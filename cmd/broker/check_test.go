@@ -106,8 +106,15 @@ func TestCheckTable(t *testing.T) {
 
 func runCommand(t *testing.T, argv []string) (string, int) {
 	t.Helper()
+	return runCommandEnv(t, argv, nil)
+}
+
+// runCommandEnv runs argv with a minimal environment plus env and returns
+// its combined output and exit code.
+func runCommandEnv(t *testing.T, argv, env []string) (string, int) {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin"}, env...)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		return string(out), 0

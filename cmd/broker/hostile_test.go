@@ -29,6 +29,13 @@ import (
 // documented owner and mode and its file capabilities.
 func installBroker(t *testing.T) (path string, uid, gid uint32) {
 	t.Helper()
+	return installBrokerWithPolicy(t, "")
+}
+
+// installBrokerWithPolicy is installBroker with a policy file of this
+// content (none when empty) at the path compiled into the broker.
+func installBrokerWithPolicy(t *testing.T, policyJSON string) (path string, uid, gid uint32) {
+	t.Helper()
 	testenv.RequireRoot(t)
 	if _, err := os.Stat("/usr/lib/chromium/chromium-headless-shell"); err != nil {
 		testenv.Missing(t, "chromium-headless-shell")
@@ -36,8 +43,13 @@ func installBroker(t *testing.T) (path string, uid, gid uint32) {
 	uid, gid = testenv.User(t, checkUser)
 	dir := testenv.InstallDir(t)
 	built := filepath.Join(dir, "broker.build")
-	testenv.Build(t, "duochrome/cmd/broker", built,
-		"-X duochrome/internal/policy.Path="+filepath.Join(dir, "absent.json"))
+	policyPath := filepath.Join(dir, "policy.json")
+	testenv.Build(t, "duochrome/cmd/broker", built, "-X duochrome/internal/policy.Path="+policyPath)
+	if policyJSON != "" {
+		if err := os.WriteFile(policyPath, []byte(policyJSON), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	path = filepath.Join(dir, "broker")
 	testenv.Install(t, built, path, 0, int(gid), 0o750)
 	testenv.Setcap(t, path)

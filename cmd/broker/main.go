@@ -119,6 +119,7 @@ func serve(log hclog.Logger) error {
 	}
 	if diag.OK() {
 		log.Info("broker ready", "browser", diag.BrowserVersion, "policy", pol.Source,
+			"sandbox", diag.SandboxSummary(pol),
 			"pool_first_uid", pol.Pool.FirstUID, "pool_size", pol.Pool.Size, "data_dir", pol.DataDir)
 	} else {
 		log.Error("broker cannot start sessions", "verdict", diag.Verdict)

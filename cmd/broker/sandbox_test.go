@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"duochrome/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	testenv.RunHelper()
+	os.Exit(m.Run())
+}
+
+// TestSandboxProbe runs "broker check" with user namespaces allowed and
+// denied (by a seccomp filter like a container runtime's default) under
+// each sandbox policy, and asserts the verdict and the words.
+func TestSandboxProbe(t *testing.T) {
+	setpriv := testenv.RequireCommand(t, "setpriv")
+	tests := []struct {
+		name     string
+		policy   string
+		denyNS   bool
+		wantCode int
+		wantSays string
+	}{
+		{"auto, namespaces allowed", "", false, 0, "sandbox: on (probed"},
+		{"auto, namespaces denied", "", true, 0, "sandbox: off (the probe failed"},
+		{"require, namespaces allowed", `{"sandbox": "require"}`, false, 0, "sandbox: on (probed"},
+		{"require, namespaces denied", `{"sandbox": "require"}`, true, 1, "the policy requires Chromium's sandbox"},
+		{"off", `{"sandbox": "off"}`, false, 0, "sandbox: off (the policy turns it off)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			broker, _, _ := installBrokerWithPolicy(t, tt.policy)
+			argv := []string{setpriv, "--reuid", checkUser, "--regid", checkUser, "--init-groups", "--", broker, "check"}
+			var env []string
+			if tt.denyNS {
+				var e string
+				argv, e = testenv.WithoutUserNamespaces(argv)
+				env = append(env, e)
+			}
+			out, code := runCommandEnv(t, argv, env)
+			if code != tt.wantCode || !strings.Contains(out, tt.wantSays) {
+				t.Fatalf("exit code %d, want %d, and output saying %q:\n%s", code, tt.wantCode, tt.wantSays, out)
+			}
+		})
+	}
+}
