@@ -36,6 +36,14 @@ func installBroker(t *testing.T) (path string, uid, gid uint32) {
 // content (none when empty) at the path compiled into the broker.
 func installBrokerWithPolicy(t *testing.T, policyJSON string) (path string, uid, gid uint32) {
 	t.Helper()
+	return installBrokerWith(t, policyJSON, nil)
+}
+
+// installBrokerWith is installBrokerWithPolicy that also installs
+// executables (name to content, mode 0755) beside the broker; "$DIR" in
+// the policy stands for their directory.
+func installBrokerWith(t *testing.T, policyJSON string, executables map[string]string) (path string, uid, gid uint32) {
+	t.Helper()
 	testenv.RequireRoot(t)
 	if _, err := os.Stat("/usr/lib/chromium/chromium-headless-shell"); err != nil {
 		testenv.Missing(t, "chromium-headless-shell")
@@ -46,7 +54,13 @@ func installBrokerWithPolicy(t *testing.T, policyJSON string) (path string, uid,
 	policyPath := filepath.Join(dir, "policy.json")
 	testenv.Build(t, "duochrome/cmd/broker", built, "-X duochrome/internal/policy.Path="+policyPath)
 	if policyJSON != "" {
+		policyJSON = strings.ReplaceAll(policyJSON, "$DIR", dir)
 		if err := os.WriteFile(policyPath, []byte(policyJSON), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, content := range executables {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -101,6 +101,9 @@ func setup() (*policy.Policy, *broker.Diagnosis, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := broker.ApplyLimits(pol.Limits); err != nil {
+		return nil, nil, err
+	}
 	if err := broker.PrepareDataDir(pol.DataDir, uint32(os.Getuid())); err != nil {
 		return nil, nil, err
 	}
@@ -117,6 +120,7 @@ func serve(log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
+	broker.Sweep(pol, log)
 	if diag.OK() {
 		log.Info("broker ready", "browser", diag.BrowserVersion, "policy", pol.Source,
 			"sandbox", diag.SandboxSummary(pol),

@@ -153,8 +153,8 @@ func TestBrowserExit(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no exit report within 30s of SIGTERM")
 	}
-	if exit.Reason != "exited" {
-		t.Fatalf("got reason %q, want exited", exit.Reason)
+	if exit.Reason != ReasonCrashed || exit.Signal != "SIGTERM" {
+		t.Fatalf("got reason %q signal %q, want crashed by SIGTERM", exit.Reason, exit.Signal)
 	}
 	if _, err := s.Launch(context.Background(), &pb.LaunchRequest{SessionId: strings.Repeat("2", 32)}); err != nil {
 		t.Fatalf("Launch after the first browser exited: %v, want the uid free again", err)

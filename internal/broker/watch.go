@@ -30,7 +30,7 @@ func (s *Server) watch(sess *session) {
 	killGroup(sess.pid)
 	waitErr := sess.cmd.Wait()
 	disown(sess.pid)
-	waitGroupGone(sess.pid, killTimeout, sess)
+	survivors := s.sessionTarget(sess.uid).killAll(killTimeout)
 	s.cleanupFiles(sess)
 
 	exit := exitReport(sess, sess.cmd, waitErr, killed)
@@ -41,9 +41,17 @@ func (s *Server) watch(sess *session) {
 	s.mu.Lock()
 	sess.exit = exit
 	delete(s.sessions, sess.id)
-	delete(s.busy, sess.uid)
+	// A uid with a process left alive is never handed to another
+	// session: that process could reach into it.
+	if survivors == nil {
+		delete(s.busy, sess.uid)
+	}
 	s.mu.Unlock()
 	close(sess.done)
+
+	if survivors != nil {
+		sess.log.Error("uid quarantined: a process of the session could not be killed", "error", survivors)
+	}
 }
 
 // waitExited blocks until pid has exited, without reaping it.
@@ -64,47 +72,33 @@ func killGroup(pgid int) {
 	_ = unix.Kill(-pgid, unix.SIGKILL)
 }
 
-// waitGroupGone polls until no process of group pgid is left. Processes
-// killed with SIGKILL die at once but are reaped by their new parent,
-// which may take a moment. Signal 0 probes without sending anything.
-func waitGroupGone(pgid int, timeout time.Duration, sess *session) {
-	deadline := time.Now().Add(timeout)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		if err := unix.Kill(-pgid, 0); errors.Is(err, unix.ESRCH) {
-			return
-		}
-		if time.Now().After(deadline) {
-			sess.log.Warn("processes of the session outlived its browser", "pgid", pgid)
-			return
-		}
-		time.Sleep(delay)
-	}
-}
+// Exit reasons a SessionExit carries.
+const (
+	ReasonKilled  = "killed"  // the frontend asked (Kill or Stop)
+	ReasonExited  = "exited"  // the browser exited with a status
+	ReasonCrashed = "crashed" // a signal nobody here sent; SIGKILL is usually the OOM killer
+)
 
+// exitReport describes how the session's browser ended.
 func exitReport(sess *session, cmd *exec.Cmd, waitErr error, killed bool) *pb.SessionExit {
 	exit := &pb.SessionExit{
 		SessionId:     sess.id,
 		Pid:           int32(sess.pid),
 		Uid:           sess.uid,
 		ExitCode:      -1,
-		Reason:        "exited",
+		Reason:        ReasonExited,
 		EndedUnixNano: time.Now().UnixNano(),
 	}
-	if killed {
-		exit.Reason = "killed"
-	}
-	var ws syscall.WaitStatus
-	if cmd.ProcessState != nil {
-		ws, _ = cmd.ProcessState.Sys().(syscall.WaitStatus)
-	}
-	if cmd.ProcessState != nil {
-		if ws.Signaled() {
-			exit.Signal = unix.SignalName(ws.Signal())
-		} else {
-			exit.ExitCode = int32(ws.ExitStatus())
-		}
-	} else if waitErr != nil {
+	if cmd.ProcessState == nil {
 		sess.log.Warn("wait for browser", "error", waitErr)
+	} else if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		exit.Signal = unix.SignalName(ws.Signal())
+		exit.Reason = ReasonCrashed
+	} else {
+		exit.ExitCode = int32(cmd.ProcessState.ExitCode())
+	}
+	if killed {
+		exit.Reason = ReasonKilled
 	}
 	return exit
 }

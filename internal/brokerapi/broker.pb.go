@@ -820,7 +820,9 @@ type SessionExit struct {
 	// exit_code is -1 when the browser was ended by a signal.
 	ExitCode int32  `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
 	Signal   string `protobuf:"bytes,4,opt,name=signal,proto3" json:"signal,omitempty"`
-	// reason is "killed" when Kill ended the session, "exited" otherwise.
+	// reason is "killed" when the frontend ended the session, "exited" when
+	// the browser exited with a status, "crashed" when a signal nobody in
+	// duochrome sent ended it (SIGKILL is then usually the OOM killer).
 	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	EndedUnixNano int64  `protobuf:"varint,6,opt,name=ended_unix_nano,json=endedUnixNano,proto3" json:"ended_unix_nano,omitempty"`
 	Uid           uint32 `protobuf:"varint,7,opt,name=uid,proto3" json:"uid,omitempty"`

@@ -41,6 +41,7 @@ type Status struct {
 	Seccomp      int
 	ParentPid    int
 	Name         string
+	State        byte // R, S, D, Z, ... as in ps(1)
 	NSpid        []int
 	hasNoNewPriv bool
 }
@@ -87,6 +88,10 @@ func (st *Status) set(key, val string) error {
 	switch key {
 	case "Name":
 		st.Name = val
+	case "State":
+		if val != "" {
+			st.State = val[0]
+		}
 	case "PPid":
 		st.ParentPid, err = strconv.Atoi(val)
 	case "Uid":

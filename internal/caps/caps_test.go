@@ -36,6 +36,9 @@ func TestParse(t *testing.T) {
 	if st.Permitted != BrokerSet || st.Effective != BrokerSet {
 		t.Errorf("got permitted %#x effective %#x, want %#x", st.Permitted, st.Effective, uint64(BrokerSet))
 	}
+	if st.State != 'S' {
+		t.Errorf("got state %q, want S", st.State)
+	}
 	if !st.NoNewPrivs || st.Seccomp != 2 || st.ParentPid != 4242 {
 		t.Errorf("got no_new_privs %v seccomp %d ppid %d, want true 2 4242", st.NoNewPrivs, st.Seccomp, st.ParentPid)
 	}

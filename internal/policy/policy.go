@@ -55,6 +55,9 @@ type Policy struct {
 	// sessions without it) or "off" (always --no-sandbox).
 	Sandbox string `json:"sandbox"`
 
+	// Limits are resource limits every browser starts with.
+	Limits Limits `json:"limits"`
+
 	// Source says where the policy came from, for status reports.
 	Source string `json:"-"`
 }
@@ -72,6 +75,24 @@ type Pool struct {
 	Size     uint32 `json:"size"`
 }
 
+// Shared reports whether uid may also be used by processes that are not
+// the broker's: nobody is, so a session running as nobody is told apart
+// from others by being the broker's descendant, not by its uid. Every
+// other pool uid is dedicated to the broker.
+func (p Pool) Shared(uid uint32) bool { return uid == Nobody }
+
+// Limits are per-browser resource limits, in force from the browser's
+// first instruction. A core dump is never written.
+type Limits struct {
+	// Processes is RLIMIT_NPROC: how many tasks (processes and threads)
+	// one session uid may have, which bounds a fork bomb to its own
+	// session. Default 4096.
+	Processes uint64 `json:"processes"`
+
+	// OpenFiles is RLIMIT_NOFILE. Default 8192.
+	OpenFiles uint64 `json:"open_files"`
+}
+
 // Contains reports whether uid is in the pool.
 func (p Pool) Contains(uid uint32) bool {
 	return uid >= p.FirstUID && uint64(uid) < uint64(p.FirstUID)+uint64(p.Size)
@@ -83,6 +104,7 @@ func Default() *Policy {
 		BrowserPath: DefaultBrowser,
 		Pool:        Pool{FirstUID: Nobody, Size: 1},
 		Sandbox:     SandboxAuto,
+		Limits:      Limits{Processes: 4096, OpenFiles: 8192},
 		Source:      "compiled-in defaults",
 	}
 }
@@ -148,6 +170,9 @@ func (p *Policy) Validate(brokerUID uint32) error {
 	case SandboxAuto, SandboxRequire, SandboxOff:
 	default:
 		return fmt.Errorf("sandbox %q: want %q, %q or %q", p.Sandbox, SandboxAuto, SandboxRequire, SandboxOff)
+	}
+	if p.Limits.Processes < 64 || p.Limits.OpenFiles < 256 {
+		return fmt.Errorf("limits %+v: Chromium needs at least 64 processes and 256 open files", p.Limits)
 	}
 	if p.Pool.Size == 0 || p.Pool.Size > MaxPoolSize {
 		return fmt.Errorf("pool.size %d: want 1 to %d", p.Pool.Size, MaxPoolSize)
