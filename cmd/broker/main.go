@@ -112,6 +112,11 @@ func setup() (*policy.Policy, *broker.Diagnosis, error) {
 }
 
 func serve(log hclog.Logger) error {
+	// Before anything else, so that root is told what to do instead of
+	// what is wrong with fd 3.
+	if err := refuseRoot(); err != nil {
+		return err
+	}
 	sock, frontendUID, err := inheritedSocket()
 	if err != nil {
 		return err

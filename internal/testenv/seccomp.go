@@ -31,6 +31,9 @@ func WithoutUserNamespaces(argv []string) (cmd []string, env string) {
 // RunHelper runs the helper when the test binary was started as one, and
 // returns otherwise. Call it first in TestMain.
 func RunHelper() {
+	if action := os.Getenv(attackEnv); action != "" {
+		runAttack(action, os.Args[1:])
+	}
 	if os.Getenv(noUserNSEnv) != "1" {
 		return
 	}
