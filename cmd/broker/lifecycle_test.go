@@ -28,9 +28,13 @@ const escapingBrowser = fakeBrowserHead + `setsid sh -c 'sleep 301 & exit 0'
 exec sleep 302
 `
 
-// forkBombBrowser forks without end, retrying each failed fork; only its
-// uid's RLIMIT_NPROC stops it.
-const forkBombBrowser = fakeBrowserHead + `while :; do sleep 304 2>/dev/null & done
+// forkBombBrowser, run as uid 20200, forks until its uid's RLIMIT_NPROC
+// stops it, while the browser itself stays up; as any other uid it is a
+// quiet browser.
+const forkBombBrowser = fakeBrowserHead + `if [ "$(id -u)" = 20200 ]; then
+	( while :; do sleep 304 & done ) 2>/dev/null &
+fi
+exec sleep 305
 `
 
 // TestEscapeeKilled checks that ending a session kills a process that
@@ -109,6 +113,7 @@ func TestForkBombContained(t *testing.T) {
 	if resp.Session.Uid != second {
 		t.Fatalf("second session runs as %d, want %d", resp.Session.Uid, second)
 	}
+	waitForProcess(t, second, "sleep 305")
 
 	if n := len(processesOf(20200, "")); n > 64 {
 		t.Errorf("bomb uid has %d processes, want at most its limit of 64", n)

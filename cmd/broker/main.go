@@ -141,15 +141,20 @@ func serve(log hclog.Logger) error {
 		Forbidden: []uint32{uint32(os.Getuid()), frontendUID},
 		Diagnosis: diag,
 	})
+	socketDir, err := keepPluginEnv()
+	if err != nil {
+		return err
+	}
 	go func() {
 		// The frontend is gone, however it ended: end every session.
 		err := broker.WatchPeer(sock)
 		log.Info("frontend gone; stopping", "error", err)
 		srv.Stop()
+		os.RemoveAll(socketDir)
 		os.Exit(0)
 	}()
 
-	keepPluginEnv()
+	defer os.RemoveAll(socketDir)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: pb.Handshake,
 		Plugins:         pb.PluginSet(srv),
@@ -191,7 +196,11 @@ var pluginEnv = []string{
 	"PLUGIN_CLIENT_CERT",
 }
 
-func keepPluginEnv() {
+//
+// go-plugin's socket then goes in a directory of the broker's own, mode
+// 0700, so that only the broker's uid can reach it even before the
+// socket's own mode and mutual TLS are checked.
+func keepPluginEnv() (socketDir string, err error) {
 	kept := map[string]string{}
 	for _, k := range pluginEnv {
 		if v, ok := os.LookupEnv(k); ok {
@@ -202,4 +211,10 @@ func keepPluginEnv() {
 	for k, v := range kept {
 		os.Setenv(k, v)
 	}
+
+	dir, err := os.MkdirTemp("/tmp", "duochrome-broker-")
+	if err != nil {
+		return "", fmt.Errorf("create socket directory: %w", err)
+	}
+	return dir, os.Setenv(plugin.EnvUnixSocketDir, dir)
 }
