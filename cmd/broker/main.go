@@ -196,10 +196,10 @@ var pluginEnv = []string{
 	"PLUGIN_CLIENT_CERT",
 }
 
-//
-// go-plugin's socket then goes in a directory of the broker's own, mode
-// 0700, so that only the broker's uid can reach it even before the
-// socket's own mode and mutual TLS are checked.
+// keepPluginEnv drops every variable but pluginEnv from the environment
+// and points go-plugin's socket at a new directory of the broker's own,
+// mode 0700, so that only the broker's uid can reach the socket even
+// before its own mode and mutual TLS are checked.
 func keepPluginEnv() (socketDir string, err error) {
 	kept := map[string]string{}
 	for _, k := range pluginEnv {
