@@ -24,6 +24,8 @@ type proc struct {
 	noNewPrivs int
 	seccomp    int    // 0 off, 1 strict, 2 filter
 	userNS     string // e.g. "user:[4026531837]"
+	pidNS      string
+	netNS      string
 	start      uint64 // clock ticks after boot
 	state      string
 }
@@ -50,6 +52,8 @@ func readProc(pid int) (proc, error) {
 
 	p.exe, _ = os.Readlink(filepath.Join(dir, "exe"))
 	p.userNS, _ = os.Readlink(filepath.Join(dir, "ns", "user"))
+	p.pidNS, _ = os.Readlink(filepath.Join(dir, "ns", "pid"))
+	p.netNS, _ = os.Readlink(filepath.Join(dir, "ns", "net"))
 	cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
 	p.cmdline = string(bytes.TrimRight(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), " "))
 	return p, nil
@@ -254,8 +258,32 @@ func mainBrowsers(ps []proc) []proc {
 	return out
 }
 
-// initialUserNS is the user namespace the tests and the broker run in.
-var initialUserNS, _ = os.Readlink("/proc/self/ns/user")
+// The namespaces the tests and the broker run in.
+var (
+	initialUserNS, _ = os.Readlink("/proc/self/ns/user")
+	initialPidNS, _  = os.Readlink("/proc/self/ns/pid")
+	initialNetNS, _  = os.Readlink("/proc/self/ns/net")
+)
+
+// sandboxProblems lists how a renderer p is not confined by Chromium's
+// sandbox: a seccomp filter, and user, pid and network namespaces of its
+// own.
+func sandboxProblems(p proc) []string {
+	var bad []string
+	if p.seccomp != 2 {
+		bad = append(bad, fmt.Sprintf("Seccomp: got %d, want 2 (filter)", p.seccomp))
+	}
+	for _, ns := range []struct{ name, got, host string }{
+		{"user", p.userNS, initialUserNS},
+		{"pid", p.pidNS, initialPidNS},
+		{"net", p.netNS, initialNetNS},
+	} {
+		if ns.got == "" || ns.got == ns.host {
+			bad = append(bad, fmt.Sprintf("%s namespace: got %q, want one of its own (host %q)", ns.name, ns.got, ns.host))
+		}
+	}
+	return bad
+}
 
 // confinementProblems lists how p differs from a pool process: uid and
 // gid 65534 everywhere, no supplementary groups, no_new_privs set, and no

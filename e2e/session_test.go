@@ -64,8 +64,12 @@ func TestSessionEndToEnd(t *testing.T) {
 	}
 	checkPNG(t, shot)
 
-	// The browser is still running: every process of it must be confined.
-	checkConfined(t, takeSnapshot().ours(f.since, brokerPID))
+	// The browser is still running: every process of it must be confined,
+	// and the renderer that drew the page must be inside Chromium's
+	// sandbox, which the broker turns on on machines like CI's.
+	ps := takeSnapshot().ours(f.since, brokerPID)
+	checkConfined(t, ps)
+	checkSandboxed(t, ps)
 
 	cancelTab()
 	cancelAlloc()
@@ -87,6 +91,25 @@ func checkPNG(t *testing.T, b []byte) {
 	if cfg.Width < 100 || cfg.Height < 100 || len(b) < 1000 {
 		t.Errorf("screenshot: got %dx%d in %d bytes, want at least 100x100 in 1000 bytes",
 			cfg.Width, cfg.Height, len(b))
+	}
+}
+
+// checkSandboxed asserts that there is a renderer and that each renderer
+// runs under a seccomp filter in namespaces of its own.
+func checkSandboxed(t *testing.T, ps []proc) {
+	t.Helper()
+	renderers := 0
+	for _, p := range ps {
+		if !strings.Contains(p.cmdline, "--type=renderer") {
+			continue
+		}
+		renderers++
+		for _, problem := range sandboxProblems(p) {
+			t.Errorf("renderer %d: %s", p.pid, problem)
+		}
+	}
+	if renderers == 0 {
+		t.Fatalf("found no renderer while a page was loaded:%s", describe(ps))
 	}
 }
 
