@@ -1,7 +1,8 @@
 # duochrome — build, test and run the frontend and the broker.
 #
 #   make build     bin/frontend and bin/broker (static, CGO off)
-#   make test      vet, gofmt, unit tests, then the end-to-end tests (root)
+#   make test      vet, gofmt, unit tests, fuzzing, end-to-end tests (root)
+#   make fuzz      every fuzz target for FUZZTIME (default 10s) each
 #   make lint      go vet, gofmt -l and staticcheck when it is installed
 #   make install   install into $(PREFIX) with setcap on the broker (root/sudo)
 #   make run       install Chromium if needed, build, install, start on :8080
@@ -19,7 +20,7 @@ LISTEN   ?= 127.0.0.1:8080
 # binary, so both binaries are built with cgo off.
 export CGO_ENABLED := 0
 
-.PHONY: build test unit e2e lint lint-core install run clean
+.PHONY: build test unit fuzz e2e lint lint-core install run clean
 
 build:
 	$(GO) build -trimpath -o bin/frontend ./cmd/frontend
@@ -31,6 +32,10 @@ test: lint-core unit e2e
 
 unit:
 	$(GO) test -count=1 -timeout 5m $$($(GO) list ./... | grep -v '^duochrome/e2e$$')
+
+# Every fuzz target, briefly (FUZZTIME, default 10s each).
+fuzz:
+	scripts/fuzz.sh
 
 # The end-to-end tests build their own copies of the binaries, install them
 # in a temporary layout and need root; without it they skip and say so.
@@ -52,3 +57,15 @@ run: build
 
 clean:
 	rm -rf bin/
+
+# Benchmarks against Chromium's own start-up and pipe (docs/benchmarks.md).
+# Needs root: builds and installs both binaries in a temporary layout under
+# /var/lib with setcap on the broker, as the end-to-end tests do. About 3
+# minutes; BENCH_QUICK=1 runs every measurement briefly (under a minute),
+# only to show that it works. BENCH_FLAGS passes flags to the benchmark,
+# e.g. BENCH_FLAGS='-frontend-flag=--some-flag'.
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench:
+	$(GO) run ./bench $(BENCH_FLAGS)
