@@ -1,0 +1,16 @@
+// Package deploy holds no code: its directory carries duochrome's
+// deployment files (deploy/kubernetes, a kustomize base and an overlay;
+// deploy/compose.yaml; deploy/broker.json, the image's broker policy),
+// and its tests prove them, with the Dockerfile at the repository root,
+// without a container engine:
+//
+//   - manifests_test.go decodes every manifest strictly into the
+//     Kubernetes API types and checks the security invariants that
+//     DESIGN.md derives;
+//   - dockerfile_test.go checks the Dockerfile statically;
+//   - runc_test.go enacts the Deployment's securityContext with runc as
+//     a CRI runtime would, on a root file system laid out as the image
+//     is, runs a real session through it, and shows that each
+//     misconfiguration of the capability table fails with the broker's
+//     diagnosis in the container's output. It needs root and runc.
+package deploy

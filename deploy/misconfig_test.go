@@ -1,0 +1,97 @@
+package deploy
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// testMisconfigured runs each failing row of DESIGN.md's capability
+// table and checks that the container's output names the cause and the
+// fix. Where the broker starts, "broker check" (what an operator runs)
+// gives its diagnosis and exits non-zero; where the kernel refuses to
+// execute the broker, the frontend must say so and exit.
+//
+// "broker check" runs under tini, as the image's entrypoint runs the
+// frontend: run directly as the container's first process, the broker
+// would inherit the runtime's permitted set, which no_new_privs does not
+// clear, and row 5 would look healthy although a broker started by the
+// frontend has no capabilities there.
+func testMisconfigured(t *testing.T, rt *runcRuntime, deployed *corev1.SecurityContext, argv []string) {
+	noCapsAdded := func(sc *corev1.SecurityContext) { sc.Capabilities.Add = nil }
+	check := []string{tiniPath, "--", brokerPath, "check"}
+
+	rows := []struct {
+		name         string
+		edit         func(*corev1.SecurityContext)
+		plainBroker  bool // the broker lacks its file capabilities
+		args         []string
+		want         []string
+		keepsRunning bool // the frontend stays up, logging the verdict
+	}{
+		{
+			name:        "row 1: no file capabilities, none added",
+			edit:        noCapsAdded,
+			plainBroker: true,
+			args:        check,
+			want: []string{"missing from the bounding set and the broker has no file capabilities",
+				"capabilities.add: [SETUID, SETGID, KILL]", "verdict:"},
+		},
+		{
+			name:        "row 2: added, but no file capabilities",
+			edit:        func(*corev1.SecurityContext) {},
+			plainBroker: true,
+			args:        check,
+			want:        []string{"the broker has no file capabilities", "setcap cap_setuid,cap_setgid,cap_kill+ep"},
+		},
+		{
+			name: "row 3: file capabilities, none added",
+			edit: noCapsAdded,
+			args: argv,
+			want: []string{"start broker " + brokerPath, "operation not permitted"},
+		},
+		{
+			name: "row 5: allowPrivilegeEscalation false",
+			edit: func(sc *corev1.SecurityContext) { sc.AllowPrivilegeEscalation = new(false) },
+			args: check,
+			want: []string{"started with no_new_privs set", "allowPrivilegeEscalation: true"},
+		},
+		{
+			name:         "row 5 through the frontend",
+			edit:         func(sc *corev1.SecurityContext) { sc.AllowPrivilegeEscalation = new(false) },
+			args:         argv,
+			want:         []string{"broker cannot start sessions", "started with no_new_privs set"},
+			keepsRunning: true,
+		},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			sc := deployed.DeepCopy()
+			row.edit(sc)
+			start := time.Now()
+			ctr := rt.start(t, sc, row.args, row.plainBroker)
+			if row.keepsRunning {
+				ctr.waitOutput(t, row.want, 60*time.Second)
+				// Alive, but never ready: the pod stays out of the
+				// Service and its log says why.
+				client := openNetns(t, rt.initPid(t, ctr)).httpClient()
+				t.Run("probes", func(t *testing.T) {
+					checkProbes(t, client, http.StatusServiceUnavailable)
+				})
+			} else if code := ctr.wait(t, 60*time.Second); code == 0 {
+				t.Errorf("exit code: got 0, want failure; output:\n%s", ctr.out)
+			}
+
+			out := ctr.out.String()
+			for _, w := range row.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			t.Logf("failed as expected in %v:\n%s", time.Since(start).Round(time.Millisecond), out)
+		})
+	}
+}
