@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"duochrome/internal/broker"
 	"duochrome/internal/caps"
 )
 
@@ -24,6 +25,9 @@ func check() int {
 		pol.Pool.FirstUID, pol.Pool.FirstUID+pol.Pool.Size-1, pol.DataDir)
 	fmt.Printf("browser: %s\n", orNone(diag.BrowserVersion))
 	fmt.Printf("sandbox: %s\n", diag.SandboxSummary(pol))
+	if err := broker.CheckDataDirParents(pol.DataDir); err != nil {
+		fmt.Printf("warning: %v\n", err)
+	}
 	fmt.Printf("verdict: %s\n", diag.Verdict)
 	if !diag.OK() {
 		return 1

@@ -126,6 +126,9 @@ func serve(log hclog.Logger) error {
 		return err
 	}
 	broker.Sweep(pol, log)
+	if err := broker.CheckDataDirParents(pol.DataDir); err != nil {
+		log.Warn("data directory can be swapped by a session", "error", err)
+	}
 	if diag.OK() {
 		log.Info("broker ready", "browser", diag.BrowserVersion, "policy", pol.Source,
 			"sandbox", diag.SandboxSummary(pol),

@@ -142,3 +142,23 @@ func PrepareDataDir(path string, brokerUID uint32) error {
 	}
 	return nil
 }
+
+// CheckDataDirParents reports a directory above the data directory that
+// others may write to without the sticky bit (a Kubernetes emptyDir is
+// 0777): there, a session uid could rename the data directory away and
+// put its own in its place.
+func CheckDataDirParents(path string) error {
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", dir, err)
+		}
+		if fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
+			return fmt.Errorf("%w: %s, above the data directory, is writable by others "+
+				"and not sticky (chmod +t %s, or use a directory only root can write)", ErrDataDir, dir, dir)
+		}
+		if dir == "/" {
+			return nil
+		}
+	}
+}

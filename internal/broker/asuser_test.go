@@ -3,6 +3,7 @@ package broker
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -135,5 +136,32 @@ func TestPrepareDataDir(t *testing.T) {
 	os.Symlink(fresh, link)
 	if err := PrepareDataDir(link, 0); err == nil {
 		t.Errorf("symbolic link: got nil error")
+	}
+}
+
+func TestCheckDataDirParents(t *testing.T) {
+	requireRoot(t)
+	base := sharedTempDir(t, 0o755)
+	tests := []struct {
+		name string
+		mode os.FileMode
+		ok   bool
+	}{
+		{"root only", 0o755, true},
+		{"sticky and world-writable", 0o777 | os.ModeSticky, true},
+		{"world-writable, not sticky", 0o777, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parent := filepath.Join(base, strings.ReplaceAll(tt.name, " ", "-"))
+			os.Mkdir(parent, 0o700)
+			if err := os.Chmod(parent, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			err := CheckDataDirParents(filepath.Join(parent, "data"))
+			if got := err == nil; got != tt.ok {
+				t.Fatalf("got %v, want ok=%v", err, tt.ok)
+			}
+		})
 	}
 }

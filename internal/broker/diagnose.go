@@ -52,16 +52,20 @@ func Diagnose(self *caps.Status, brokerPath string) *Diagnosis {
 	d := &Diagnosis{Start: self, Row: RowWorks, Verdict: "ok"}
 	prm, bnd := self.Permitted, self.Bounding
 	switch {
+	case self.NoNewPrivs:
+		// Even when this process holds the capabilities (a container
+		// runtime can pass them to its first process under
+		// no_new_privs), a broker that the frontend starts cannot.
+		d.Row = RowNoNewPrivs
+		d.Verdict = "the broker started with no_new_privs set, so the kernel ignores its file " +
+			"capabilities when the frontend starts it: in Kubernetes set " +
+			"securityContext.allowPrivilegeEscalation: true (docker: drop --security-opt " +
+			"no-new-privileges; do not start it under setpriv --no-new-privs)"
 	case caps.Has(prm, caps.BrokerSet) && !caps.Has(self.Effective, caps.BrokerSet):
 		d.Row = RowNotEffective
 		d.Verdict = fmt.Sprintf("the broker's capabilities are permitted but not effective: "+
 			"apply them with the effective bit: %s %s", setcapCommand, brokerPath)
 	case caps.Has(prm, caps.BrokerSet):
-	case self.NoNewPrivs:
-		d.Row = RowNoNewPrivs
-		d.Verdict = "the broker started with no_new_privs set, so the kernel ignored its file " +
-			"capabilities: in Kubernetes set securityContext.allowPrivilegeEscalation: true " +
-			"(docker: drop --security-opt no-new-privileges; do not start it under setpriv --no-new-privs)"
 	case !caps.Has(bnd, caps.BrokerSet):
 		d.Row = RowNoCapsNoBound
 		d.Verdict = fmt.Sprintf("%s missing from the bounding set and the broker has no file capabilities: "+
