@@ -1,6 +1,8 @@
 // Command frontend is duochrome's network-facing process. It serves the
 // HTTP API and the CDP WebSocket proxy and starts the broker, which
-// launches browsers on its behalf.
+// launches browsers on its behalf, and restarts it if it dies. A broker
+// that cannot start sessions does not stop the frontend: it serves
+// /healthz, reports why in /readyz and refuses sessions with 503.
 //
 // Privileges: none. It refuses to run as root (real or effective uid 0),
 // holds no capability, and gives the broker neither its environment nor
@@ -9,16 +11,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,17 +27,26 @@ import (
 	"duochrome/internal/session"
 )
 
-// shutdownTimeout bounds the wait for in-flight requests on shutdown.
-const shutdownTimeout = 10 * time.Second
+// Defaults of the flags that have no default elsewhere.
+const (
+	defaultIdleTimeout   = 60 * time.Second
+	defaultShutdownGrace = 10 * time.Second
+)
 
 type options struct {
-	listen         string
-	broker         string
-	sessionTimeout time.Duration
-	readyTimeout   time.Duration
-	evict          bool
-	logLevel       string
-	logJSON        bool
+	listen          string
+	broker          string
+	sessionTimeout  time.Duration
+	readyTimeout    time.Duration
+	idleTimeout     time.Duration
+	endOnDisconnect bool
+	maxSessions     int // 0: the broker's pool size
+	queueSize       int // -1: twice the session limit
+	queueTimeout    time.Duration
+	evict           bool
+	shutdownGrace   time.Duration
+	logLevel        string
+	logJSON         bool
 }
 
 func main() {
@@ -49,7 +57,7 @@ func main() {
 }
 
 func run() error {
-	opts, err := parseFlags()
+	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		return err
 	}
@@ -67,87 +75,68 @@ func run() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 
-	broker, err := brokerclient.Start(brokerclient.Config{Path: opts.broker, Logger: log})
+	broker := brokerclient.NewSupervisor(brokerclient.Config{Path: opts.broker, Logger: log})
+	defer broker.Close()
+	status, err := startBroker(broker, opts, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer broker.Close()
 
 	sessions := session.New(session.Config{
 		Broker:       broker,
 		Logger:       log.Named("session"),
 		Timeout:      opts.sessionTimeout,
 		ReadyTimeout: opts.readyTimeout,
+		IdleTimeout:  opts.idleTimeout,
+		EndOnDetach:  opts.endOnDisconnect,
+		MaxSessions:  opts.maxSessions,
+		QueueSize:    opts.queueSize,
+		QueueTimeout: opts.queueTimeout,
 		Evict:        opts.evict,
 	})
-	go relayExits(broker, sessions)
+	if status != nil {
+		sessions.BrokerStarted(status)
+	}
+	broker.Watch(sessions)
+	logLimits(log, sessions, opts)
 
 	srv := &http.Server{
-		Handler:           api.New(api.Config{Sessions: sessions, Logger: log.Named("api")}),
+		Handler: api.New(api.Config{
+			Sessions: sessions,
+			Broker:   broker,
+			Logger:   log.Named("api"),
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
-	return serve(srv, ln, sessions, broker, log)
+	return serve(srv, ln, sessions, broker, opts.shutdownGrace, log)
 }
 
-// serve runs the server until a signal, then stops accepting, ends every
-// session and stops the broker.
-func serve(srv *http.Server, ln net.Listener, sessions *session.Manager, broker *brokerclient.Client, log hclog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String())
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case serveErr = <-served:
-		log.Error("serve", "error", serveErr)
-	}
-
-	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		log.Warn("stop http server", "error", err)
-	}
-	if err := sessions.Close(shutCtx); err != nil {
-		log.Error("end sessions", "error", err)
-	}
-	if err := broker.Close(); err != nil {
-		log.Warn("stop broker", "error", err)
-	}
-	log.Info("stopped")
-
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", serveErr)
-	}
-	return nil
-}
-
-// relayExits ends the sessions whose browsers the broker reports gone,
-// and all of them when the broker itself is gone.
-func relayExits(broker *brokerclient.Client, sessions *session.Manager) {
-	for ex := range broker.Exits() {
-		sessions.Exited(ex.SessionID, ex.Reason)
-	}
-	sessions.EndAll("broker exited")
-}
-
-func parseFlags() (options, error) {
+func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("frontend", flag.ContinueOnError)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to serve HTTP on")
 	fs.StringVar(&o.broker, "broker", "", "broker executable (default: broker next to this executable)")
 	fs.DurationVar(&o.sessionTimeout, "session-timeout", session.DefaultTimeout, "hard lifetime of a session")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", session.DefaultReadyTimeout, "wait for a new browser's first CDP reply")
-	fs.BoolVar(&o.evict, "evict", false, "let a new session end the running one instead of getting 503")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", defaultIdleTimeout,
+		"end a session that has had no client attached for this long; 0 turns it off")
+	fs.BoolVar(&o.endOnDisconnect, "end-on-disconnect", false,
+		"end a session when its client's WebSocket closes")
+	fs.IntVar(&o.maxSessions, "max-sessions", 0,
+		"sessions running at once (default: the broker's pool size; more is refused)")
+	fs.IntVar(&o.queueSize, "queue-size", 0,
+		"POST /sessions that may wait for a free slot (default: twice --max-sessions; 0: none)")
+	fs.DurationVar(&o.queueTimeout, "queue-timeout", session.DefaultQueueTimeout,
+		"how long a POST /sessions waits for a free slot before 503")
+	fs.BoolVar(&o.evict, "evict", false,
+		"when every slot is in use, a new session ends the oldest instead of waiting")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", defaultShutdownGrace,
+		"on SIGTERM, how long running sessions may go on before they are ended; 0: at once")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -156,8 +145,8 @@ func parseFlags() (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if o.sessionTimeout <= 0 || o.readyTimeout <= 0 {
-		return o, errors.New("--session-timeout and --ready-timeout must be positive")
+	if err := checkFlags(fs, &o); err != nil {
+		return o, err
 	}
 
 	if o.broker == "" {
@@ -168,6 +157,28 @@ func parseFlags() (options, error) {
 		o.broker = filepath.Join(filepath.Dir(self), "broker")
 	}
 	return o, nil
+}
+
+// checkFlags refuses values that make no sense and fills in the defaults
+// that depend on whether a flag was given.
+func checkFlags(fs *flag.FlagSet, o *options) error {
+	given := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	switch {
+	case o.sessionTimeout <= 0 || o.readyTimeout <= 0 || o.queueTimeout <= 0:
+		return errors.New("--session-timeout, --ready-timeout and --queue-timeout must be positive")
+	case o.idleTimeout < 0 || o.shutdownGrace < 0:
+		return errors.New("--idle-timeout and --shutdown-grace must not be negative")
+	case given["max-sessions"] && o.maxSessions < 1:
+		return errors.New("--max-sessions must be at least 1")
+	case o.queueSize < 0:
+		return errors.New("--queue-size must not be negative")
+	}
+	if !given["queue-size"] {
+		o.queueSize = -1 // twice the limit, once the limit is known
+	}
+	return nil
 }
 
 // refuseRoot stops the frontend from running as root: it faces the

@@ -1,7 +1,8 @@
 // Package api serves the frontend's HTTP API, compatible with
-// crocochrome's: create, list and delete sessions, and reach a session's
-// browser over a WebSocket at /proxy/{id}. Every error, unmatched routes
-// and methods included, is a JSON object {"error": "..."}.
+// crocochrome's: create, list, describe and delete sessions, and reach a
+// session's browser over a WebSocket at /proxy/{id}; plus /healthz and
+// /readyz for orchestrators. Every error, unmatched routes and methods
+// included, is a JSON object {"error": "..."}.
 package api
 
 import (
@@ -30,10 +31,15 @@ type Config struct {
 
 	// MaxBodyBytes bounds a request body. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+
+	// Broker reports the broker's health to /readyz. Zero means /readyz
+	// looks at the sessions' capacity alone.
+	Broker BrokerHealth
 }
 
 type server struct {
 	sessions *session.Manager
+	broker   BrokerHealth
 	bridge   *proxy.Bridge
 	log      hclog.Logger
 	maxBody  int64
@@ -43,6 +49,7 @@ type server struct {
 func New(cfg Config) http.Handler {
 	s := &server{
 		sessions: cfg.Sessions,
+		broker:   cfg.Broker,
 		bridge:   proxy.New(writeError),
 		log:      cfg.Logger,
 		maxBody:  cfg.MaxBodyBytes,
@@ -61,8 +68,13 @@ func New(cfg Config) http.Handler {
 		http.MethodGet:  s.list,
 		http.MethodPost: s.create,
 	})
-	mux.Handle("/sessions/{id}", methods{http.MethodDelete: s.delete})
+	mux.Handle("/sessions/{id}", methods{
+		http.MethodGet:    s.get,
+		http.MethodDelete: s.delete,
+	})
 	mux.Handle("/proxy/{id}", methods{http.MethodGet: s.proxy})
+	mux.Handle("/healthz", methods{http.MethodGet: s.healthz})
+	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")
 	})

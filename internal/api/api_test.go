@@ -24,8 +24,17 @@ type fixture struct {
 
 func newFixture(t *testing.T, b *sessiontest.Broker) *fixture {
 	t.Helper()
-	m := session.New(session.Config{Broker: b, Logger: hclog.NewNullLogger()})
-	srv := httptest.NewServer(New(Config{Sessions: m, Logger: hclog.NewNullLogger()}))
+	return newFixtureWith(t, b, session.Config{}, nil)
+}
+
+// newFixtureWith serves the API over a Manager configured by cfg, with
+// health as the broker's health.
+func newFixtureWith(t *testing.T, b *sessiontest.Broker, cfg session.Config, health BrokerHealth) *fixture {
+	t.Helper()
+	cfg.Broker = b
+	cfg.Logger = hclog.NewNullLogger()
+	m := session.New(cfg)
+	srv := httptest.NewServer(New(Config{Sessions: m, Logger: hclog.NewNullLogger(), Broker: health}))
 	t.Cleanup(func() {
 		srv.Close()
 		m.Close(context.Background())
@@ -76,12 +85,15 @@ func TestErrors(t *testing.T) {
 		wantStatus int
 		wantError  string // substring of the JSON error
 		wantAllow  string
+		wantRetry  string // Retry-After
 	}{
 		{name: "unknown route", method: "GET", path: "/nope", wantStatus: 404, wantError: "no such route"},
 		{name: "root", method: "GET", path: "/", wantStatus: 404, wantError: "no such route"},
 		{name: "sessions with slash", method: "GET", path: "/sessions/", wantStatus: 404, wantError: "no such route"},
 		{name: "wrong method on sessions", method: "PUT", path: "/sessions", wantStatus: 405, wantError: "PUT", wantAllow: "GET, POST"},
-		{name: "wrong method on a session", method: "GET", path: "/sessions/abc", wantStatus: 405, wantAllow: "DELETE"},
+		{name: "wrong method on a session", method: "PUT", path: "/sessions/abc", wantStatus: 405, wantAllow: "DELETE, GET"},
+		{name: "get unknown", method: "GET", path: "/sessions/0123", wantStatus: 404, wantError: "no such session"},
+		{name: "wrong method on readyz", method: "POST", path: "/readyz", wantStatus: 405, wantAllow: "GET"},
 		{name: "wrong method on proxy", method: "POST", path: "/proxy/abc", wantStatus: 405, wantAllow: "GET"},
 		{name: "delete unknown", method: "DELETE", path: "/sessions/0123", wantStatus: 404, wantError: "no such session"},
 		{name: "proxy unknown", method: "GET", path: "/proxy/0123", wantStatus: 404, wantError: "no such session"},
@@ -89,10 +101,10 @@ func TestErrors(t *testing.T) {
 		{name: "body an array", method: "POST", path: "/sessions", body: "[]", wantStatus: 400, wantError: "JSON object"},
 		{name: "body null", method: "POST", path: "/sessions", body: "null", wantStatus: 400, wantError: "JSON object"},
 		{name: "body too large", method: "POST", path: "/sessions", body: `{"a":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}`, wantStatus: 413, wantError: "larger than"},
-		{name: "busy", method: "POST", path: "/sessions", running: true, wantStatus: 503, wantError: "--evict"},
-		{name: "broker full", method: "POST", path: "/sessions", launchErr: brokerclient.ErrNoCapacity, wantStatus: 503, wantError: "no free browser uid"},
+		{name: "busy", method: "POST", path: "/sessions", running: true, wantStatus: 503, wantError: "--evict", wantRetry: retryAfter},
+		{name: "broker full", method: "POST", path: "/sessions", launchErr: brokerclient.ErrNoCapacity, wantStatus: 503, wantError: "no free browser uid", wantRetry: retryAfter},
 		{name: "broker failed", method: "POST", path: "/sessions", launchErr: brokerclient.ErrBroker, wantStatus: 502, wantError: "broker failed"},
-		{name: "broker gone", method: "POST", path: "/sessions", launchErr: brokerclient.ErrUnavailable, wantStatus: 503, wantError: "unavailable"},
+		{name: "broker gone", method: "POST", path: "/sessions", launchErr: brokerclient.ErrUnavailable, wantStatus: 503, wantError: "unavailable", wantRetry: retryAfter},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,6 +133,9 @@ func TestErrors(t *testing.T) {
 			}
 			if got := resp.Header.Get("Allow"); got != tt.wantAllow {
 				t.Errorf("got Allow %q, want %q", got, tt.wantAllow)
+			}
+			if got := resp.Header.Get("Retry-After"); got != tt.wantRetry {
+				t.Errorf("got Retry-After %q, want %q", got, tt.wantRetry)
 			}
 			if got := len(f.sessions.List()); got != before {
 				t.Errorf("got %d sessions, want %d: a failed request changed state", got, before)

@@ -15,6 +15,11 @@ import (
 	"duochrome/internal/session"
 )
 
+// retryAfter is the Retry-After, in seconds, of a POST /sessions refused
+// for want of capacity or of a broker: long enough for a session to end or
+// a broker to restart, short enough for a client to retry soon.
+const retryAfter = "5"
+
 // createResponse is crocochrome's answer to POST /sessions.
 type createResponse struct {
 	ID              string      `json:"id"`
@@ -31,6 +36,9 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status := createStatus(err)
 		s.log.Error("create session", "error", err, "status", status)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 		writeError(w, status, err.Error())
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -40,14 +42,44 @@ var (
 
 	// ErrClosed reports that the Client was closed.
 	ErrClosed = errors.New("broker client closed")
+
+	// ErrExecDenied reports that the kernel refused to execute the broker
+	// at all, because its file capabilities are outside this process's
+	// bounding set. Nothing this process can do will change that.
+	ErrExecDenied = errors.New("cannot execute the broker")
+)
+
+// Reasons a browser ends, as Exit.Reason gives them.
+const (
+	// ExitKilled means the frontend asked for the session to end.
+	ExitKilled = "killed"
+
+	// ExitExited means the browser exited by itself, with an exit code.
+	ExitExited = "exited"
+
+	// ExitCrashed means a signal nobody asked for ended the browser; a
+	// SIGKILL usually means the kernel's OOM killer.
+	ExitCrashed = "crashed"
 )
 
 // Exit is one session's end as the broker reports it.
 type Exit struct {
 	SessionID string
-	Reason    string // "killed" or "exited"
+	Reason    string // ExitKilled, ExitExited or ExitCrashed
 	ExitCode  int32  // -1 when a signal ended the browser
-	Signal    string
+	Signal    string // the signal's name, such as SIGKILL, or empty
+	PID       int32
+	UID       uint32
+	Ended     time.Time
+}
+
+// SessionInfo describes a browser the broker started.
+type SessionInfo struct {
+	UID     uint32
+	GID     uint32
+	PID     int32
+	Started time.Time // zero if the broker did not say
+	Sandbox bool      // Chromium's own sandbox is on
 }
 
 // Config configures Start.
@@ -58,6 +90,15 @@ type Config struct {
 	// Logger receives the client's lines and, through go-plugin, the
 	// broker's own. Zero means hclog's default logger.
 	Logger hclog.Logger
+
+	// RestartDelay is how long a Supervisor waits before restarting a
+	// broker that died; it doubles after each failed try, up to
+	// MaxRestartDelay. Zero means DefaultRestartDelay. Start ignores it.
+	RestartDelay time.Duration
+
+	// MaxRestartDelay caps RestartDelay's doubling. Zero means
+	// DefaultMaxRestartDelay. Start ignores it.
+	MaxRestartDelay time.Duration
 }
 
 // Client is a running broker.
@@ -69,16 +110,15 @@ type Client struct {
 	exits  chan Exit
 	cancel context.CancelFunc // ends the exits subscription
 	done   chan struct{}      // closed when the broker is gone or closed
+	err    error              // why the broker is gone; written before done closes
 
 	closeOnce sync.Once
 }
 
 // Start starts the broker and subscribes to its exits. The broker
 // inherits one end of a fresh socketpair at brokerapi.FDPassFD and none
-// of the frontend's environment.
-//
-// TODO(restart): a broker that dies stays dead; Done tells the caller. A
-// restart would start a new process and socketpair behind the same Client.
+// of the frontend's environment. A Client is one broker process: when it
+// dies, Done says so and the Client stays dead; Supervisor restarts it.
 func Start(cfg Config) (*Client, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -130,6 +170,11 @@ func startPlugin(path string, remote *os.File, log hclog.Logger) (*plugin.Client
 	})
 
 	conn, err := pc.Client()
+	if isExecError(err) {
+		// No process exists to kill, and go-plugin would warn that it
+		// did not exit gracefully.
+		return nil, nil, execError(path, err)
+	}
 	if err != nil {
 		pc.Kill()
 		return nil, nil, fmt.Errorf("start broker %s: %w", path, err)
@@ -147,24 +192,58 @@ func startPlugin(path string, remote *os.File, log hclog.Logger) (*plugin.Client
 	return pc, rpc, nil
 }
 
-// Launch starts a browser for session id and returns its CDP pipe pair.
-func (c *Client) Launch(ctx context.Context, id string) (*fdpass.Pipes, error) {
+// isExecError reports whether err is the exec of the broker failing, as
+// opposed to a broker that started and then failed.
+func isExecError(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) && pe.Op == "fork/exec"
+}
+
+// execError explains a failed exec of the broker. EPERM from execve on a
+// file with capabilities means they are not all in the bounding set: the
+// kernel refuses rather than run it with less than it asks for.
+func execError(path string, err error) error {
+	if errors.Is(err, syscall.EPERM) {
+		return fmt.Errorf("%w at %s: its file capabilities (cap_setuid,cap_setgid,cap_kill) "+
+			"are not in this process's bounding set; add them to the container "+
+			"(Kubernetes securityContext.capabilities.add: [SETUID, SETGID, KILL]): %w",
+			ErrExecDenied, path, err)
+	}
+	return fmt.Errorf("start broker %s: %w", path, err)
+}
+
+// Launch starts a browser for session id and returns its CDP pipe pair
+// and what the broker says about it.
+func (c *Client) Launch(ctx context.Context, id string) (*fdpass.Pipes, SessionInfo, error) {
 	e, err := c.recv.Expect(id)
 	if err != nil {
-		return nil, fmt.Errorf("launch session %s: %w", prefix(id), err)
+		return nil, SessionInfo{}, fmt.Errorf("launch session %s: %w", prefix(id), err)
 	}
 
-	_, err = c.rpc.Launch(ctx, &brokerapi.LaunchRequest{SessionId: id})
+	resp, err := c.rpc.Launch(ctx, &brokerapi.LaunchRequest{SessionId: id})
 	if err != nil {
 		e.Cancel()
-		return nil, fmt.Errorf("launch session %s: %w", prefix(id), c.mapError(err))
+		return nil, SessionInfo{}, fmt.Errorf("launch session %s: %w", prefix(id), c.mapError(err))
 	}
 
 	pipes, err := e.Await(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("launch session %s: %w", prefix(id), err)
+		return nil, SessionInfo{}, fmt.Errorf("launch session %s: %w", prefix(id), err)
 	}
-	return pipes, nil
+	return pipes, sessionInfo(resp.GetSession()), nil
+}
+
+func sessionInfo(pb *brokerapi.SessionInfo) SessionInfo {
+	info := SessionInfo{
+		UID:     pb.GetUid(),
+		GID:     pb.GetGid(),
+		PID:     pb.GetPid(),
+		Sandbox: pb.GetSandbox(),
+	}
+	if ns := pb.GetStartedUnixNano(); ns != 0 {
+		info.Started = time.Unix(0, ns)
+	}
+	return info
 }
 
 // Kill ends session id: the broker kills and reaps its processes and
@@ -186,6 +265,17 @@ func (c *Client) Exits() <-chan Exit {
 // Done is closed when the broker is gone or the Client closed.
 func (c *Client) Done() <-chan struct{} {
 	return c.done
+}
+
+// Err returns why the broker's exit stream ended, once Done is closed; nil
+// if the Client was closed or the broker still runs.
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
 }
 
 // Close stops the broker: closing our end of the socketpair asks it to

@@ -3,6 +3,7 @@ package brokerclient
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"duochrome/internal/brokerapi"
 )
@@ -25,12 +26,7 @@ func (c *Client) subscribe(ctx context.Context) error {
 				c.streamEnded(ctx, err)
 				return
 			}
-			exit := Exit{
-				SessionID: ev.GetSessionId(),
-				Reason:    ev.GetReason(),
-				ExitCode:  ev.GetExitCode(),
-				Signal:    ev.GetSignal(),
-			}
+			exit := newExit(ev)
 			select {
 			case c.exits <- exit:
 			case <-ctx.Done():
@@ -41,12 +37,33 @@ func (c *Client) subscribe(ctx context.Context) error {
 	return nil
 }
 
+// streamEnded records why the stream ended, before done is closed.
 func (c *Client) streamEnded(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		c.log.Debug("exit stream closed")
 		return
 	}
-	// TODO(restart): restart the broker here instead of giving up.
-	c.log.Error("broker is gone; no session can start until the frontend restarts",
-		"error", err, "broker_exited", c.plugin.Exited())
+	c.err = err
+	c.log.Debug("broker is gone", "error", err, "broker_exited", c.plugin.Exited())
+}
+
+// newExit converts the broker's event. A browser that a signal ended
+// without the frontend asking is a crash, whatever an older broker,
+// which said "exited" for both, called it.
+func newExit(ev *brokerapi.SessionExit) Exit {
+	ex := Exit{
+		SessionID: ev.GetSessionId(),
+		Reason:    ev.GetReason(),
+		ExitCode:  ev.GetExitCode(),
+		Signal:    ev.GetSignal(),
+		PID:       ev.GetPid(),
+		UID:       ev.GetUid(),
+	}
+	if ns := ev.GetEndedUnixNano(); ns != 0 {
+		ex.Ended = time.Unix(0, ns)
+	}
+	if ex.Reason == ExitExited && ex.Signal != "" {
+		ex.Reason = ExitCrashed
+	}
+	return ex
 }

@@ -2,6 +2,7 @@ package brokerclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -24,12 +26,33 @@ import (
 // helperArg makes the test binary play the broker.
 const helperArg = "-play-broker"
 
+// startArg makes the test binary start the broker at os.Args[2] with a
+// Supervisor and print what Start returned, so that a test can run that
+// under a reduced bounding set.
+const startArg = "-start-broker"
+
 // dieID makes the helper broker exit during Launch.
 const dieID = "dddddddddddddddddddddddddddddddd"
 
+// Modes of the helper broker, its second argument.
+const (
+	modeReady      = "ready"
+	modeBadVerdict = "bad-verdict"
+)
+
+// badVerdict is the verdict the helper gives in modeBadVerdict.
+const badVerdict = "the broker has no file capabilities: run as root: setcap cap_setuid,cap_setgid,cap_kill+ep /broker"
+
+// helperPoolSize is the pool size the helper reports.
+const helperPoolSize = 3
+
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == helperArg {
-		playBroker()
+	if len(os.Args) > 2 && os.Args[1] == helperArg {
+		playBroker(os.Args[2])
+		return
+	}
+	if len(os.Args) > 2 && os.Args[1] == startArg {
+		startAndReport(os.Args[2])
 		return
 	}
 	os.Exit(m.Run())
@@ -41,13 +64,14 @@ type helperBroker struct {
 	brokerapi.UnimplementedBrokerServer
 
 	sock  *os.File
+	mode  string
 	exits chan *brokerapi.SessionExit
 
 	mu       sync.Mutex // guards browsers
 	browsers map[string]func()
 }
 
-func playBroker() {
+func playBroker(mode string) {
 	sock := os.NewFile(brokerapi.FDPassFD, "fdpass")
 	// Like the real broker, exit when the frontend closes its end.
 	go func() {
@@ -62,6 +86,7 @@ func playBroker() {
 
 	impl := &helperBroker{
 		sock:     sock,
+		mode:     mode,
 		exits:    make(chan *brokerapi.SessionExit, 16),
 		browsers: make(map[string]func()),
 	}
@@ -87,7 +112,14 @@ func (h *helperBroker) Launch(_ context.Context, req *brokerapi.LaunchRequest) (
 	h.mu.Lock()
 	h.browsers[req.SessionId] = stop
 	h.mu.Unlock()
-	return &brokerapi.LaunchResponse{}, nil
+	return &brokerapi.LaunchResponse{Session: &brokerapi.SessionInfo{
+		SessionId:       req.SessionId,
+		Uid:             20001,
+		Gid:             20001,
+		Pid:             int32(os.Getpid()), // the helper plays the browser too
+		StartedUnixNano: time.Now().UnixNano(),
+		Sandbox:         true,
+	}}, nil
 }
 
 func (h *helperBroker) Kill(_ context.Context, req *brokerapi.KillRequest) (*brokerapi.KillResponse, error) {
@@ -104,8 +136,8 @@ func (h *helperBroker) Kill(_ context.Context, req *brokerapi.KillRequest) (*bro
 	return &brokerapi.KillResponse{Exit: exit}, nil
 }
 
-// Status reports the names of the broker's environment variables in its
-// verdict, so that the test can check what the broker inherited.
+// Status reports the names of the broker's environment variables as its
+// policy source, so that the test can check what the broker inherited.
 func (h *helperBroker) Status(context.Context, *brokerapi.StatusRequest) (*brokerapi.StatusResponse, error) {
 	var names []string
 	for _, kv := range os.Environ() {
@@ -113,7 +145,22 @@ func (h *helperBroker) Status(context.Context, *brokerapi.StatusRequest) (*broke
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	return &brokerapi.StatusResponse{Verdict: strings.Join(names, ",")}, nil
+
+	resp := &brokerapi.StatusResponse{
+		Verdict:        VerdictOK,
+		Ready:          true,
+		BrowserVersion: "Fake/1.0",
+		Sandbox:        true,
+		Policy: &brokerapi.PolicySummary{
+			Source:   strings.Join(names, ","),
+			FirstUid: 20000,
+			PoolSize: helperPoolSize,
+		},
+	}
+	if h.mode == modeBadVerdict {
+		resp.Verdict, resp.Ready, resp.Sandbox = badVerdict, false, false
+	}
+	return resp, nil
 }
 
 func (h *helperBroker) Exits(_ *brokerapi.ExitsRequest, stream brokerapi.Broker_ExitsServer) error {
@@ -129,26 +176,40 @@ func (h *helperBroker) Exits(_ *brokerapi.ExitsRequest, stream brokerapi.Broker_
 	}
 }
 
-// startHelper starts the test binary as the broker through a script, since
-// the broker gets no arguments and no environment from us.
+// startHelper starts the test binary as the broker.
 func startHelper(t *testing.T) *Client {
+	t.Helper()
+	c, err := Start(helperConfig(t, modeReady))
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// helperConfig runs the test binary as the broker in mode through a
+// script, since the broker gets no arguments and no environment from us.
+func helperConfig(t *testing.T, mode string) Config {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	script := filepath.Join(t.TempDir(), "broker")
-	body := fmt.Sprintf("#!/bin/sh\nexec %q %s\n", self, helperArg)
+	body := fmt.Sprintf("#!/bin/sh\nexec %q %s %s\n", self, helperArg, mode)
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return Config{Path: script, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})}
+}
 
-	c, err := Start(Config{Path: script, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})})
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+// startAndReport starts the broker at path with a Supervisor and prints
+// the error and the state that Start left.
+func startAndReport(path string) {
+	s := NewSupervisor(Config{Path: path, Logger: hclog.NewNullLogger()})
+	_, err := s.Start()
+	h := s.Health()
+	fmt.Printf("exec_denied=%v state=%s\nerror=%v\n", errors.Is(err, ErrExecDenied), h.State, err)
 }
 
 // startBrowser sends a pipe pair for id and answers every call on it with

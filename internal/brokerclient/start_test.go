@@ -17,11 +17,14 @@ func TestStartLaunchKill(t *testing.T) {
 	defer cancel()
 
 	const id = "0123456789abcdef0123456789abcdef"
-	p, err := c.Launch(ctx, id)
+	p, info, err := c.Launch(ctx, id)
 	if err != nil {
 		t.Fatalf("launch: %v", err)
 	}
 	defer p.Close()
+	if info.UID != 20001 || info.PID == 0 || info.Started.IsZero() || !info.Sandbox {
+		t.Errorf("got session info %+v, want the helper's uid 20001, a pid, a start time and sandbox", info)
+	}
 	v, err := cdp.GetVersion(cdp.NewReader(p.Read), cdp.NewWriter(p.Write))
 	if err != nil {
 		t.Fatalf("get version over the passed pipes: %v", err)
@@ -45,7 +48,7 @@ func TestStartLaunchKill(t *testing.T) {
 	if err := c.Kill(ctx, id); !errors.Is(err, ErrNotFound) {
 		t.Errorf("kill again: got %v, want ErrNotFound", err)
 	}
-	if _, err := c.Launch(ctx, "short"); !errors.Is(err, ErrInvalid) {
+	if _, _, err := c.Launch(ctx, "short"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("launch with a bad id: got %v, want ErrInvalid", err)
 	}
 }
@@ -54,11 +57,11 @@ func TestBrokerGetsNoEnvironment(t *testing.T) {
 	t.Setenv("DUOCHROME_TEST_SECRET", "leak")
 	c := startHelper(t)
 
-	resp, err := c.rpc.Status(context.Background(), &brokerapi.StatusRequest{})
+	st, err := c.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name := range strings.SplitSeq(resp.Verdict, ",") {
+	for name := range strings.SplitSeq(st.PolicySource, ",") {
 		if !strings.HasPrefix(name, "PLUGIN_") && name != brokerapi.Handshake.MagicCookieKey && name != "PWD" {
 			t.Errorf("got %s in the broker's environment, want only go-plugin's variables", name)
 		}
@@ -70,7 +73,7 @@ func TestBrokerDeath(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	if _, err := c.Launch(ctx, dieID); err == nil {
+	if _, _, err := c.Launch(ctx, dieID); err == nil {
 		t.Fatal("got no error from a launch that killed the broker")
 	}
 	select {
@@ -81,7 +84,7 @@ func TestBrokerDeath(t *testing.T) {
 	for range c.Exits() {
 	}
 
-	_, err := c.Launch(ctx, "0123456789abcdef0123456789abcdef")
+	_, _, err := c.Launch(ctx, "0123456789abcdef0123456789abcdef")
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("launch after death: got %v, want ErrUnavailable", err)
 	}

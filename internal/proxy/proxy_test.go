@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/hashicorp/go-hclog"
 
+	"duochrome/internal/brokerclient"
 	"duochrome/internal/session"
 	"duochrome/internal/session/sessiontest"
 )
@@ -27,8 +28,16 @@ type fixture struct {
 // newFixture runs one session behind a bridge at /proxy/{id}.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, session.Config{ExitWait: 10 * time.Millisecond})
+}
+
+// newFixtureWith is newFixture with a Manager configured by cfg.
+func newFixtureWith(t *testing.T, cfg session.Config) *fixture {
+	t.Helper()
 	b := &sessiontest.Broker{}
-	m := session.New(session.Config{Broker: b, Logger: hclog.NewNullLogger()})
+	cfg.Broker = b
+	cfg.Logger = hclog.NewNullLogger()
+	m := session.New(cfg)
 	bridge := New(nil)
 
 	mux := http.NewServeMux()
@@ -51,6 +60,11 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	return &fixture{srv: srv, sessions: m, broker: b, id: s.ID}
+}
+
+func (f *fixture) ended() bool {
+	_, err := f.sessions.Get(f.id)
+	return errors.Is(err, session.ErrNotFound)
 }
 
 func (f *fixture) dial(t *testing.T) (*websocket.Conn, *http.Response, error) {
@@ -182,6 +196,20 @@ func TestSessionEndClosesWebSocket(t *testing.T) {
 			end:        func(f *fixture) { f.broker.Browser(f.id).Exit() },
 			wantReason: "browser closed its CDP pipe",
 		},
+		{
+			name: "browser crashed",
+			end: func(f *fixture) {
+				f.sessions.SessionExited(brokerclient.Exit{
+					SessionID: f.id, Reason: brokerclient.ExitCrashed, Signal: "SIGKILL",
+				})
+			},
+			wantReason: "browser crashed (SIGKILL)",
+		},
+		{
+			name:       "broker exited",
+			end:        func(f *fixture) { f.sessions.BrokerLost(brokerclient.ErrUnavailable) },
+			wantReason: "broker exited",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +230,45 @@ func TestSessionEndClosesWebSocket(t *testing.T) {
 			}
 			if ce.Code != websocket.CloseNormalClosure || ce.Text != tt.wantReason {
 				t.Errorf("got close %d %q, want %d %q", ce.Code, ce.Text, websocket.CloseNormalClosure, tt.wantReason)
+			}
+		})
+	}
+}
+
+func TestClientCloseEndsSession(t *testing.T) {
+	tests := []struct {
+		name      string
+		endOnExit bool
+		wantEnded bool
+	}{
+		{name: "end on disconnect", endOnExit: true, wantEnded: true},
+		{name: "keep on disconnect"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixtureWith(t, session.Config{EndOnDetach: tt.endOnExit})
+			conn, _, err := f.dial(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			call(t, conn, 2, "x")
+			s, err := f.sessions.Get(f.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.Close()
+
+			// Either way the bridge notices and frees the client slot;
+			// with EndOnDetach the session then ends.
+			deadline := time.Now().Add(5 * time.Second)
+			for s.Attached() || tt.wantEnded && !f.ended() {
+				if time.Now().After(deadline) {
+					t.Fatalf("got attached %v ended %v, want detached and ended %v", s.Attached(), f.ended(), tt.wantEnded)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if got := f.ended(); got != tt.wantEnded {
+				t.Errorf("got session ended %v, want %v", got, tt.wantEnded)
 			}
 		})
 	}

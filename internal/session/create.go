@@ -10,11 +10,12 @@ import (
 	"duochrome/internal/cdp"
 )
 
-// Create starts a session: it makes room (evicting if configured), has
-// the broker launch a browser, and waits for the browser's first CDP
-// reply. If anything fails after the launch, the browser is killed.
+// Create starts a session: it holds a slot (waiting in the queue, or
+// evicting if configured), has the broker launch a browser, and waits for
+// the browser's first CDP reply. If anything fails after the launch, the
+// browser is killed.
 func (m *Manager) Create(ctx context.Context) (*Session, error) {
-	victims, err := m.claimSlot()
+	victims, err := m.claimSlot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -25,10 +26,8 @@ func (m *Manager) Create(ctx context.Context) (*Session, error) {
 		}
 	}()
 
-	for _, v := range victims {
-		if err := m.endSession(ctx, v, "evicted by a new session", true); err != nil {
-			return nil, fmt.Errorf("evict session: %w", err)
-		}
+	if err := m.evict(ctx, victims); err != nil {
+		return nil, err
 	}
 
 	s, err := m.launch(ctx)
@@ -43,49 +42,23 @@ func (m *Manager) Create(ctx context.Context) (*Session, error) {
 	registered = true
 
 	go s.pump(m.endAsync)
-	s.log.Info("session started", "browser", s.Version.Browser)
+	s.log.Info("session started", "browser", s.Version.Browser, "uid", s.Info.UID,
+		"pid", s.Info.PID, "sandbox", s.Info.Sandbox)
 	return s, nil
 }
 
-// claimSlot reserves room for one more session. With eviction on, it
-// takes the oldest running sessions out of the table and returns them for
-// the caller to end.
-func (m *Manager) claimSlot() ([]*Session, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-
-	if m.closed {
-		return nil, ErrClosed
+// evict ends the sessions claimSlot took out of the table, so that their
+// uids are free before the new browser asks for one.
+func (m *Manager) evict(ctx context.Context, victims []*Session) error {
+	errs := make([]error, len(victims))
+	for i, v := range victims {
+		errs[i] = m.endSession(ctx, v, reasonEvicted, true)
+		m.releaseSlot()
 	}
-	excess := len(m.sessions) + m.starting + 1 - m.cfg.MaxSessions
-	if excess > 0 && (!m.cfg.Evict || excess > len(m.sessions)) {
-		return nil, ErrBusy
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("evict session: %w", err)
 	}
-
-	var victims []*Session
-	for range max(excess, 0) {
-		v := m.oldestLocked()
-		delete(m.sessions, v.ID)
-		victims = append(victims, v)
-	}
-	m.starting++
-	return victims, nil
-}
-
-func (m *Manager) oldestLocked() *Session {
-	var oldest *Session
-	for _, s := range m.sessions {
-		if oldest == nil || s.Started.Before(oldest.Started) {
-			oldest = s
-		}
-	}
-	return oldest
-}
-
-func (m *Manager) releaseSlot() {
-	m.mu.Lock()
-	m.starting--
-	m.mu.Unlock()
+	return nil
 }
 
 // launch has the broker start a browser and waits until it is ready.
@@ -94,7 +67,7 @@ func (m *Manager) launch(ctx context.Context) (*Session, error) {
 	log := m.sessionLogger(id)
 
 	log.Debug("launching browser")
-	pipes, err := m.cfg.Broker.Launch(ctx, id)
+	pipes, info, err := m.cfg.Broker.Launch(ctx, id)
 	if err != nil {
 		if mayHaveStarted(err) {
 			m.killQuietly(id)
@@ -102,7 +75,8 @@ func (m *Manager) launch(ctx context.Context) (*Session, error) {
 		return nil, fmt.Errorf("launch browser: %w", err)
 	}
 
-	s := newSession(id, pipes, log)
+	s := newSession(m, id, pipes, log)
+	s.Info = info
 	v, err := m.ready(ctx, s)
 	if err != nil {
 		m.abandon(s, "browser not ready")
@@ -150,7 +124,8 @@ func (m *Manager) ready(ctx context.Context, s *Session) (*cdp.Version, error) {
 	return v, nil
 }
 
-// register adds a ready session to the table and arms its hard timeout.
+// register adds a ready session to the table, where it keeps the slot
+// Create holds, and arms its hard and idle timeouts.
 func (m *Manager) register(s *Session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -158,13 +133,13 @@ func (m *Manager) register(s *Session) error {
 	if m.closed {
 		return ErrClosed
 	}
-	m.starting--
 	m.sessions[s.ID] = s
 
 	s.mu.Lock()
 	s.timer = time.AfterFunc(m.cfg.Timeout, func() {
-		m.endAsync(s, "session timed out")
+		m.endAsync(s, reasonTimeout)
 	})
+	s.armIdleLocked()
 	s.mu.Unlock()
 	return nil
 }

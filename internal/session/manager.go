@@ -1,7 +1,9 @@
 // Package session keeps the frontend's sessions: it creates each through
-// the broker, confirms that its browser answers CDP, forwards the
-// browser's messages to the one attached client, and ends the session on
-// request, on its hard timeout, or when the browser goes away.
+// the broker, bounded by a session limit and a queue, confirms that its
+// browser answers CDP, forwards the browser's messages to the one attached
+// client, and ends the session on request, on its hard or idle timeout,
+// when its client goes away (if configured), when the browser goes away,
+// or when the broker does.
 package session
 
 import (
@@ -24,15 +26,18 @@ const (
 	DefaultTimeout      = 5 * time.Minute
 	DefaultReadyTimeout = 30 * time.Second
 	DefaultMaxSessions  = 1
+	DefaultQueueTimeout = 30 * time.Second
+	DefaultExitWait     = 2 * time.Second
 
 	// killTimeout bounds a Kill made on no client's behalf.
 	killTimeout = 30 * time.Second
 )
 
 var (
-	// ErrBusy reports that the session limit is reached and eviction is
-	// off.
-	ErrBusy = errors.New("a session is already running; delete it or start the frontend with --evict")
+	// ErrBusy reports that every session slot is in use and the queue is
+	// full or the wait for a slot timed out.
+	ErrBusy = errors.New("every session slot is in use; retry later, delete a session, " +
+		"or start the frontend with --evict")
 
 	// ErrNotFound reports an unknown or ended session id.
 	ErrNotFound = errors.New("no such session")
@@ -52,8 +57,9 @@ var (
 
 // Broker starts and kills browsers. *brokerclient.Client implements it.
 type Broker interface {
-	// Launch starts a browser for id and returns its CDP pipe pair.
-	Launch(ctx context.Context, id string) (*fdpass.Pipes, error)
+	// Launch starts a browser for id and returns its CDP pipe pair and
+	// what the broker says about it.
+	Launch(ctx context.Context, id string) (*fdpass.Pipes, brokerclient.SessionInfo, error)
 
 	// Kill ends the browser of id and returns once it is gone. It
 	// returns an error matching brokerclient.ErrNotFound for an unknown
@@ -76,24 +82,61 @@ type Config struct {
 	// Zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 
-	// MaxSessions is how many sessions may run at once. Zero means
-	// DefaultMaxSessions.
+	// MaxSessions is how many sessions may run at once. Zero means as
+	// many as the broker's pool has uids, once BrokerStarted has said so,
+	// and DefaultMaxSessions until then. A value above the pool's size is
+	// lowered to it.
 	MaxSessions int
 
+	// QueueSize is how many Creates may wait for a slot when every slot
+	// is in use. Zero means none: such a Create fails at once with
+	// ErrBusy. Negative means twice the session limit.
+	QueueSize int
+
+	// QueueTimeout bounds a Create's wait for a slot; it then fails with
+	// ErrBusy. Zero means DefaultQueueTimeout.
+	QueueTimeout time.Duration
+
+	// IdleTimeout ends a session that has had no client attached for that
+	// long, counted from its creation or its last client's departure.
+	// Zero turns it off.
+	IdleTimeout time.Duration
+
+	// EndOnDetach ends a session when its client, having attached, goes
+	// away. Off, the session waits for another client (or its timeouts).
+	EndOnDetach bool
+
+	// ExitWait is how long a session whose CDP pipe closed waits for the
+	// broker to report why (a crash, an exit, the broker's own death)
+	// before it ends anyway. Zero means DefaultExitWait.
+	ExitWait time.Duration
+
 	// Evict lets a new session end the oldest running one instead of
-	// failing with ErrBusy when MaxSessions are running.
+	// waiting or failing when every slot is in use. It is meant for a
+	// limit of one, crocochrome's behaviour; with more, it still ends the
+	// oldest session, and a Create that finds nothing to evict (every
+	// slot held by a session starting or ending) queues.
 	Evict bool
 }
 
 // Manager keeps the running sessions.
 type Manager struct {
-	cfg Config
-	log hclog.Logger
+	cfg     Config
+	log     hclog.Logger
+	closing chan struct{} // closed when the Manager stops accepting sessions
+	drained chan struct{} // closed once it is closing and no slot is held
 
-	mu       sync.Mutex // guards sessions, starting and closed
+	// A slot is held by each session from claimSlot until it has ended
+	// and its browser is gone, so that a freed slot means a free uid.
+	mu       sync.Mutex // guards every field below
 	sessions map[string]*Session
-	starting int // sessions between claimSlot and register
+	used     int       // slots held: sessions starting, running or ending
+	max      int       // how many slots there are
+	queueMax int       // how many Creates may wait for a slot
+	waiters  []*waiter // Creates waiting for a slot, oldest first
 	closed   bool
+	ends     map[string]uint64 // sessions ended, by End* key
+	exits    map[string]uint64 // browser ends the broker reported, by reason
 }
 
 // New returns a Manager.
@@ -107,10 +150,23 @@ func New(cfg Config) *Manager {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
-	if cfg.MaxSessions == 0 {
-		cfg.MaxSessions = DefaultMaxSessions
+	if cfg.QueueTimeout == 0 {
+		cfg.QueueTimeout = DefaultQueueTimeout
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger, sessions: make(map[string]*Session)}
+	if cfg.ExitWait == 0 {
+		cfg.ExitWait = DefaultExitWait
+	}
+	m := &Manager{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		closing:  make(chan struct{}),
+		drained:  make(chan struct{}),
+		sessions: make(map[string]*Session),
+		ends:     make(map[string]uint64),
+		exits:    make(map[string]uint64),
+	}
+	m.setLimitsLocked(0) // no other goroutine has m yet
+	return m
 }
 
 // Get returns the running session with id.
@@ -145,34 +201,23 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if s == nil {
 		return ErrNotFound
 	}
-	return m.endSession(ctx, s, "session deleted", true)
+	defer m.releaseSlot()
+	return m.endSession(ctx, s, reasonDeleted, true)
 }
 
-// Exited forgets session id after the broker reported that it ended.
-func (m *Manager) Exited(id, reason string) {
-	if s := m.forget(id); s != nil {
-		m.endSession(context.Background(), s, "browser "+reason, false)
-	}
-}
-
-// EndAll forgets every session without asking the broker, for when the
-// broker itself is gone.
-func (m *Manager) EndAll(reason string) {
-	for _, s := range m.forgetAll(false) {
-		m.endSession(context.Background(), s, reason, false)
-	}
-}
-
-// Close refuses new sessions and ends every running one through the
-// broker. It returns the first error the broker reported.
+// Close refuses new sessions, fails the queued Creates with ErrClosed and
+// ends every running session through the broker. It returns the errors
+// the broker reported.
 func (m *Manager) Close(ctx context.Context) error {
-	sessions := m.forgetAll(true)
+	m.stopAccepting()
+	sessions := m.forgetAll()
 
 	errs := make([]error, len(sessions))
 	var wg sync.WaitGroup
 	for i, s := range sessions {
 		wg.Go(func() {
-			errs[i] = m.endSession(ctx, s, "frontend shutting down", true)
+			defer m.releaseSlot()
+			errs[i] = m.endSession(ctx, s, reasonShutdown, true)
 		})
 	}
 	wg.Wait()
@@ -193,13 +238,11 @@ func (m *Manager) forget(id string) *Session {
 	return s
 }
 
-func (m *Manager) forgetAll(close bool) []*Session {
+// forgetAll empties the table: whoever gets the sessions ends them.
+func (m *Manager) forgetAll() []*Session {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
-	if close {
-		m.closed = true
-	}
 	sessions := make([]*Session, 0, len(m.sessions))
 	for id, s := range m.sessions {
 		sessions = append(sessions, s)
@@ -208,14 +251,15 @@ func (m *Manager) forgetAll(close bool) []*Session {
 	return sessions
 }
 
-// endSession ends a session that has been forgotten and, if kill is set,
-// has the broker kill its browser. A browser already gone is not an
-// error.
-func (m *Manager) endSession(ctx context.Context, s *Session, reason string, kill bool) error {
-	if !s.end(reason) {
+// endSession ends a session that has been forgotten, counts how it
+// ended and, if kill is set, has the broker kill its browser. A browser
+// already gone is not an error. The caller then releases its slot.
+func (m *Manager) endSession(ctx context.Context, s *Session, r reason, kill bool) error {
+	if !s.end(r.text) {
 		return nil
 	}
-	s.log.Info("session ended", "reason", reason, "duration", time.Since(s.Started).Round(time.Millisecond))
+	m.countEnd(r.key)
+	s.log.Info("session ended", "reason", r.text, "duration", time.Since(s.Started).Round(time.Millisecond))
 
 	if !kill {
 		return nil
@@ -237,13 +281,14 @@ func (m *Manager) kill(ctx context.Context, id string, log hclog.Logger) error {
 	return nil
 }
 
-// endAsync ends s on no client's behalf: its timeout fired or its pipe
-// closed.
-func (m *Manager) endAsync(s *Session, reason string) {
+// endAsync ends s on no client's request: a timeout fired, its client
+// left or its pipe closed.
+func (m *Manager) endAsync(s *Session, r reason) {
 	if m.forget(s.ID) != s {
 		return
 	}
-	m.endSession(context.Background(), s, reason, true)
+	defer m.releaseSlot()
+	m.endSession(context.Background(), s, r, true)
 }
 
 func newID() string {
@@ -255,8 +300,19 @@ func newID() string {
 // sessionLogger names a session by a prefix of its id: the whole id is a
 // bearer secret.
 func (m *Manager) sessionLogger(id string) hclog.Logger {
-	return m.log.With("session", id[:8])
+	return m.log.With("session", prefix(id))
 }
 
-// compile-time check that the broker client fits.
-var _ Broker = (*brokerclient.Client)(nil)
+func prefix(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// compile-time checks that the broker client and the Manager fit.
+var (
+	_ Broker               = (*brokerclient.Client)(nil)
+	_ Broker               = (*brokerclient.Supervisor)(nil)
+	_ brokerclient.Watcher = (*Manager)(nil)
+)

@@ -185,11 +185,13 @@ func TestEnd(t *testing.T) {
 		},
 		{
 			name: "exit reported",
-			end:  func(m *Manager, _ *sessiontest.Broker, s *Session) { m.Exited(s.ID, "exited") },
+			end: func(m *Manager, _ *sessiontest.Broker, s *Session) {
+				m.SessionExited(brokerclient.Exit{SessionID: s.ID, Reason: "exited"})
+			},
 		},
 		{
 			name: "broker gone",
-			end:  func(m *Manager, _ *sessiontest.Broker, _ *Session) { m.EndAll("broker exited") },
+			end:  func(m *Manager, _ *sessiontest.Broker, _ *Session) { m.BrokerLost(brokerclient.ErrUnavailable) },
 		},
 		{
 			name:     "close",
@@ -200,7 +202,7 @@ func TestEnd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &sessiontest.Broker{}
-			m := newManager(t, b, Config{Timeout: tt.timeout})
+			m := newManager(t, b, Config{Timeout: tt.timeout, ExitWait: 10 * time.Millisecond})
 			s, err := m.Create(context.Background())
 			if err != nil {
 				t.Fatal(err)

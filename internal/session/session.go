@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"duochrome/internal/brokerclient"
 	"duochrome/internal/cdp"
 	"duochrome/internal/fdpass"
 )
@@ -40,6 +41,10 @@ type Session struct {
 	// Started is when the browser became ready.
 	Started time.Time
 
+	// Info is what the broker said about the browser it started.
+	Info brokerclient.SessionInfo
+
+	mgr    *Manager
 	log    hclog.Logger
 	pipes  *fdpass.Pipes
 	reader *cdp.Reader
@@ -50,18 +55,21 @@ type Session struct {
 	// stored with mu held.
 	client atomic.Pointer[clientRef]
 
-	mu       sync.Mutex // guards reserved, ended, reason, timer and stores to client
-	reserved bool
+	mu       sync.Mutex // guards the fields below and stores to client
+	reserved bool       // a client holds the slot: it is attached or attaching
 	ended    bool
 	reason   string
-	timer    *time.Timer
+	timer    *time.Timer // the hard timeout
+	idle     *time.Timer // the idle timeout; nil while a client is attached
+	idleGen  uint64      // tells the current idle timer from stale ones
 }
 
 type clientRef struct{ c Client }
 
-func newSession(id string, pipes *fdpass.Pipes, log hclog.Logger) *Session {
+func newSession(m *Manager, id string, pipes *fdpass.Pipes, log hclog.Logger) *Session {
 	return &Session{
 		ID:     id,
+		mgr:    m,
 		log:    log,
 		pipes:  pipes,
 		reader: cdp.NewReader(pipes.Read),
@@ -80,9 +88,16 @@ func (s *Session) Logger() hclog.Logger {
 	return s.log
 }
 
-// Reserve claims the session's one client slot. It fails with ErrAttached
-// while another client holds the slot and with ErrEnded once the session
-// has ended.
+// Attached reports whether a client holds the session's client slot.
+func (s *Session) Attached() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reserved
+}
+
+// Reserve claims the session's one client slot, which stops its idle
+// timeout. It fails with ErrAttached while another client holds the slot
+// and with ErrEnded once the session has ended.
 func (s *Session) Reserve() (*Attachment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -94,12 +109,14 @@ func (s *Session) Reserve() (*Attachment, error) {
 		return nil, ErrAttached
 	}
 	s.reserved = true
+	s.stopIdleLocked()
 	return &Attachment{s: s}, nil
 }
 
 // Attachment is a claim on a session's client slot.
 type Attachment struct {
 	s        *Session
+	attached bool // Attach was called; only touched with s.mu held
 	released bool // only touched with s.mu held
 }
 
@@ -115,6 +132,7 @@ func (a *Attachment) Attach(c Client) {
 		return
 	}
 	s.client.Store(&clientRef{c: c})
+	a.attached = true
 	s.mu.Unlock()
 }
 
@@ -125,23 +143,63 @@ func (a *Attachment) CopyMessage(r io.Reader) error {
 }
 
 // Release detaches the client and frees the slot. Messages that arrive
-// while no client is attached are dropped. Release is idempotent.
+// while no client is attached are dropped. A client that had attached
+// ends the session as it leaves if the Manager's EndOnDetach is set;
+// otherwise the idle timeout starts again. Release is idempotent.
 func (a *Attachment) Release() {
 	s := a.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
-
 	if a.released {
+		s.mu.Unlock()
 		return
 	}
 	a.released = true
 	s.reserved = false
 	s.client.Store(nil)
+
+	endNow := a.attached && !s.ended && s.mgr.cfg.EndOnDetach
+	if !endNow {
+		s.armIdleLocked()
+	}
+	s.mu.Unlock()
+
+	if endNow {
+		s.mgr.endAsync(s, reasonDisconnected)
+	}
+}
+
+// armIdleLocked starts the idle timeout, if there is one. A timer that
+// fires after Reserve or a later arm has replaced it does nothing.
+func (s *Session) armIdleLocked() {
+	d := s.mgr.cfg.IdleTimeout
+	if d <= 0 || s.ended || s.reserved {
+		return
+	}
+	s.stopIdleLocked()
+
+	gen := s.idleGen
+	s.idle = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		current := s.idleGen == gen && !s.reserved
+		s.mu.Unlock()
+
+		if current {
+			s.mgr.endAsync(s, reasonIdle)
+		}
+	})
+}
+
+func (s *Session) stopIdleLocked() {
+	s.idleGen++
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
+	}
 }
 
 // pump forwards the browser's messages to the attached client until the
 // pipe fails, then calls onEnd unless the session was ended meanwhile.
-func (s *Session) pump(onEnd func(*Session, string)) {
+func (s *Session) pump(onEnd func(*Session, reason)) {
 	for {
 		msg, err := s.reader.ReadMessage()
 		if err != nil {
@@ -160,16 +218,19 @@ func (s *Session) pump(onEnd func(*Session, string)) {
 	}
 }
 
-func (s *Session) pumpEnded(err error, onEnd func(*Session, string)) {
+func (s *Session) pumpEnded(err error, onEnd func(*Session, reason)) {
 	if errors.Is(err, os.ErrClosed) {
 		return // the session was ended; its pipes are closed
 	}
 	if errors.Is(err, io.EOF) {
-		onEnd(s, "browser closed its CDP pipe")
+		// The broker's exit report, or its death, usually follows at
+		// once and says why; end the session on its own only if not.
+		s.log.Debug("browser closed its CDP pipe; waiting for the broker to say why")
+		time.AfterFunc(s.mgr.cfg.ExitWait, func() { onEnd(s, reasonPipeClosed) })
 		return
 	}
 	s.log.Warn("reading the browser's CDP pipe", "error", err)
-	onEnd(s, "browser CDP pipe failed")
+	onEnd(s, reasonPipeFailed)
 }
 
 // end marks the session ended, closes its client and pipes, and reports
@@ -185,6 +246,7 @@ func (s *Session) end(reason string) bool {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+	s.stopIdleLocked()
 	ref := s.client.Swap(nil)
 	s.mu.Unlock()
 

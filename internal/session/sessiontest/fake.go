@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"duochrome/internal/brokerclient"
 	"duochrome/internal/cdp"
@@ -41,9 +42,13 @@ type Broker struct {
 	// LaunchErr, if set, is returned by Launch instead of a browser.
 	LaunchErr error
 
-	mu       sync.Mutex // guards browsers and killed
+	// Sandbox is reported in every launched browser's SessionInfo.
+	Sandbox bool
+
+	mu       sync.Mutex // guards browsers, killed and launched
 	browsers map[string]*Browser
 	killed   []string
+	launched int
 }
 
 // Browser is one fake browser.
@@ -61,18 +66,25 @@ func (b *Browser) Exit() {
 	})
 }
 
+// FirstUID and FirstPID number the fake browsers: the nth launched gets
+// uid FirstUID+n and pid FirstPID+n.
+const (
+	FirstUID = 20000
+	FirstPID = 4000
+)
+
 // Launch starts a fake browser for id.
-func (f *Broker) Launch(_ context.Context, id string) (*fdpass.Pipes, error) {
+func (f *Broker) Launch(_ context.Context, id string) (*fdpass.Pipes, brokerclient.SessionInfo, error) {
 	if f.LaunchErr != nil {
-		return nil, f.LaunchErr
+		return nil, brokerclient.SessionInfo{}, f.LaunchErr
 	}
 	reqR, reqW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, brokerclient.SessionInfo{}, err
 	}
 	repR, repW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, brokerclient.SessionInfo{}, err
 	}
 
 	b := &Browser{requests: reqR, replies: repW}
@@ -81,11 +93,20 @@ func (f *Broker) Launch(_ context.Context, id string) (*fdpass.Pipes, error) {
 		f.browsers = make(map[string]*Browser)
 	}
 	f.browsers[id] = b
+	n := f.launched
+	f.launched++
 	behaviour := f.Behaviour
+	info := brokerclient.SessionInfo{
+		UID:     FirstUID + uint32(n),
+		GID:     FirstUID + uint32(n),
+		PID:     FirstPID + int32(n),
+		Started: time.Now(),
+		Sandbox: f.Sandbox,
+	}
 	f.mu.Unlock()
 
 	go b.run(behaviour)
-	return &fdpass.Pipes{ID: id, Write: reqW, Read: repR}, nil
+	return &fdpass.Pipes{ID: id, Write: reqW, Read: repR}, info, nil
 }
 
 // Kill ends the fake browser of id.
