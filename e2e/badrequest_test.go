@@ -16,7 +16,7 @@ import (
 // frontend and the broker hold no more descriptors than before.
 func TestBadRequests(t *testing.T) {
 	l := setup(t)
-	f := startFrontend(t, l)
+	f := startFrontend(t, l, "--queue-timeout", "1s")
 	brokerPID := f.brokerPID(t)
 	f.wantList(t)
 	base := map[int]int{f.pid(): stableFDCount(t, f.pid()), brokerPID: stableFDCount(t, brokerPID)}

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -28,40 +29,57 @@ const (
 	brokerCaps = "cap_setuid,cap_setgid,cap_kill+ep"
 )
 
-// layout is one installation of the two binaries, shared by every test of
-// the package and removed by TestMain.
+// layout is one installation of the two binaries, shared by the tests
+// that use its policy and removed by TestMain.
 type layout struct {
 	dir      string // 0755, root-owned
 	frontend string // root:root 0755
 	broker   string // root:<test group> 0750, file capabilities
+	policy   string // the policy path compiled into this broker
 	uid, gid uint32 // the test user's
+	pool     pool   // the uids its sessions run as
 }
 
+// pool is a policy's range of session uids.
+type pool struct{ first, size int }
+
+func (p pool) contains(uid int) bool { return uid >= p.first && uid < p.first+p.size }
+
 var (
-	layoutOnce sync.Once
-	shared     *layout
+	defaultPool = pool{first: poolUID, size: 1}
+
+	// multiPool is the policy of the many-sessions tests: 8 uids that
+	// belong to no account, one per concurrent session.
+	multiPool = pool{first: 21000, size: 8}
+)
+
+var (
+	layoutMu   sync.Mutex
+	layouts    = map[pool]*layout{}
 	missingWhy string // a prerequisite is missing: skip, or fail under CI
-	setupErr   error  // the environment is there but setting up failed
+	checkOnce  sync.Once
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared != nil {
-		os.RemoveAll(shared.dir)
+	for _, l := range layouts {
+		os.RemoveAll(l.dir)
 	}
 	os.Exit(code)
 }
 
-// setup returns the shared layout, preparing it on first use. It skips the
-// test when a prerequisite is missing, or fails it when CI=true.
+// setup returns the layout with the default policy (nobody alone).
 func setup(t *testing.T) *layout {
 	t.Helper()
-	layoutOnce.Do(func() {
-		missingWhy = checkPrerequisites()
-		if missingWhy == "" {
-			shared, setupErr = prepareLayout()
-		}
-	})
+	return setupPool(t, defaultPool)
+}
+
+// setupPool returns the layout whose policy has pool p, preparing it on
+// first use. It skips the test when a prerequisite is missing, or fails it
+// when CI=true.
+func setupPool(t *testing.T, p pool) *layout {
+	t.Helper()
+	checkOnce.Do(func() { missingWhy = checkPrerequisites() })
 
 	if missingWhy != "" {
 		if os.Getenv("CI") == "true" {
@@ -69,10 +87,18 @@ func setup(t *testing.T) *layout {
 		}
 		t.Skipf("skipping end-to-end test: %s", missingWhy)
 	}
-	if setupErr != nil {
-		t.Fatalf("prepare end-to-end layout: %v", setupErr)
+
+	layoutMu.Lock()
+	defer layoutMu.Unlock()
+	if l, ok := layouts[p]; ok {
+		return l
 	}
-	return shared
+	l, err := prepareLayout(p)
+	if err != nil {
+		t.Fatalf("prepare end-to-end layout: %v", err)
+	}
+	layouts[p] = l
+	return l
 }
 
 func checkPrerequisites() string {
@@ -105,15 +131,16 @@ func lookTool(name string) (string, error) {
 	return "", fmt.Errorf("%s: %w", name, exec.ErrNotFound)
 }
 
-func prepareLayout() (*layout, error) {
+func prepareLayout(p pool) (*layout, error) {
 	uid, gid, err := ensureUser(testUser)
 	if err != nil {
 		return nil, err
 	}
 
 	// Not t.TempDir: that is 0700 under root and the test user must
-	// traverse it to execute the binaries.
-	dir, err := os.MkdirTemp("", "duochrome-e2e-")
+	// traverse it to execute the binaries. Not /tmp either: the broker
+	// refuses a policy file below a world-writable directory.
+	dir, err := os.MkdirTemp("/var/lib", "duochrome-e2e-")
 	if err != nil {
 		return nil, fmt.Errorf("make layout directory: %w", err)
 	}
@@ -121,8 +148,10 @@ func prepareLayout() (*layout, error) {
 		dir:      dir,
 		frontend: filepath.Join(dir, "bin", "frontend"),
 		broker:   filepath.Join(dir, "bin", "broker"),
+		policy:   filepath.Join(dir, "broker.json"),
 		uid:      uid,
 		gid:      gid,
+		pool:     p,
 	}
 	if err := l.install(); err != nil {
 		os.RemoveAll(dir)
@@ -145,7 +174,13 @@ func (l *layout) install() error {
 	if err := build("./cmd/frontend", l.frontend); err != nil {
 		return err
 	}
-	if err := build("./cmd/broker", l.broker); err != nil {
+	// Each layout's broker reads its own policy file, and the default
+	// layout's is absent, so that /etc/duochrome on this machine changes
+	// nothing here.
+	if err := build("./cmd/broker", l.broker, "-X duochrome/internal/policy.Path="+l.policy); err != nil {
+		return err
+	}
+	if err := l.writePolicy(); err != nil {
 		return err
 	}
 
@@ -173,9 +208,27 @@ func checkSuidMount(dir string) error {
 	return nil
 }
 
-// build compiles a command the way make build does: static, cgo off.
-func build(pkg, out string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+// writePolicy writes the broker's policy for a pool other than the
+// default, root-owned and 0644 as the broker demands.
+func (l *layout) writePolicy() error {
+	if l.pool == defaultPool {
+		return nil
+	}
+	policy := fmt.Sprintf(`{"pool": {"first_uid": %d, "size": %d}}`, l.pool.first, l.pool.size)
+	if err := os.WriteFile(l.policy, []byte(policy), 0o644); err != nil {
+		return fmt.Errorf("write policy: %w", err)
+	}
+	return nil
+}
+
+// build compiles a command the way make build does: static, cgo off, with
+// optional linker flags.
+func build(pkg, out string, ldflags ...string) error {
+	args := []string{"build", "-trimpath", "-o", out}
+	if len(ldflags) > 0 {
+		args = append(args, "-ldflags", strings.Join(ldflags, " "))
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = ".." // the module root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

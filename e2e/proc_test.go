@@ -285,21 +285,28 @@ func sandboxProblems(p proc) []string {
 	return bad
 }
 
-// confinementProblems lists how p differs from a pool process: uid and
-// gid 65534 everywhere, no supplementary groups, no_new_privs set, and no
+// confinementProblems lists how p differs from a process of pool pl: one
+// pool uid, and the same gid, everywhere, no supplementary groups, no_new_privs set, and no
 // capabilities in the initial user namespace. Chromium's sandbox gives
 // some of its processes capabilities inside a user namespace of their own,
 // which grant nothing outside it; those are allowed.
-func confinementProblems(p proc) []string {
+func confinementProblems(p proc, pl pool) []string {
 	var bad []string
+	want := -1
+	if len(p.uids) > 0 {
+		want = p.uids[0]
+	}
+	if !pl.contains(want) {
+		bad = append(bad, fmt.Sprintf("uid %d is outside the pool %d-%d", want, pl.first, pl.first+pl.size-1))
+	}
 	for i, id := range p.uids {
-		if id != poolUID {
-			bad = append(bad, fmt.Sprintf("uid[%d]: got %d, want %d", i, id, poolUID))
+		if id != want {
+			bad = append(bad, fmt.Sprintf("uid[%d]: got %d, want %d", i, id, want))
 		}
 	}
 	for i, id := range p.gids {
-		if id != poolGID {
-			bad = append(bad, fmt.Sprintf("gid[%d]: got %d, want %d", i, id, poolGID))
+		if id != want {
+			bad = append(bad, fmt.Sprintf("gid[%d]: got %d, want %d", i, id, want))
 		}
 	}
 	if len(p.uids) != 4 || len(p.gids) != 4 {

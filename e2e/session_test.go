@@ -68,7 +68,7 @@ func TestSessionEndToEnd(t *testing.T) {
 	// and the renderer that drew the page must be inside Chromium's
 	// sandbox, which the broker turns on on machines like CI's.
 	ps := takeSnapshot().ours(f.since, brokerPID)
-	checkConfined(t, ps)
+	checkConfined(t, ps, l.pool, 1)
 	checkSandboxed(t, ps)
 
 	cancelTab()
@@ -115,7 +115,7 @@ func checkSandboxed(t *testing.T, ps []proc) {
 
 // checkConfined asserts that there is at least one browser process and that
 // each runs as the pool uid with no capabilities and no_new_privs.
-func checkConfined(t *testing.T, ps []proc) {
+func checkConfined(t *testing.T, ps []proc, pl pool, sessions int) {
 	t.Helper()
 	if len(ps) == 0 {
 		t.Fatal("found no browser process under the broker: nothing to check")
@@ -124,12 +124,12 @@ func checkConfined(t *testing.T, ps []proc) {
 		if !isBrowser(p) && !strings.HasPrefix(p.state, "Z") {
 			t.Errorf("pid %d under the broker is not a browser: exe %q", p.pid, p.exe)
 		}
-		for _, problem := range confinementProblems(p) {
+		for _, problem := range confinementProblems(p, pl) {
 			t.Errorf("pid %d (%s): %s", p.pid, p.exe, problem)
 		}
 	}
-	if mains := mainBrowsers(ps); len(mains) != 1 {
-		t.Errorf("got %d main browser processes, want 1:%s", len(mains), describe(ps))
+	if mains := mainBrowsers(ps); len(mains) != sessions {
+		t.Errorf("got %d main browser processes, want %d:%s", len(mains), sessions, describe(ps))
 	}
 	t.Logf("checked %d browser processes:%s", len(ps), describe(ps))
 }
