@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -112,7 +113,7 @@ func sweepOrphans(since uint64) {
 // and leave neither the broker nor a browser behind.
 func TestSIGTERM(t *testing.T) {
 	l := setup(t)
-	f := startFrontend(t, l)
+	f := startFrontend(t, l, "--shutdown-grace", "1s")
 	f.create(t)
 	wantMainBrowsers(t, f, 1)
 
@@ -144,6 +145,9 @@ func TestBrowserExit(t *testing.T) {
 
 	waitClosed(t, ws)
 	f.waitGone(t, s.ID, endTimeout)
+	if log := f.logs.String(); !strings.Contains(log, "browser crashed") || !strings.Contains(log, "signal=SIGKILL") {
+		t.Errorf("the frontend's log does not report the crash and its signal:\n%s", log)
+	}
 
 	// Once the session has left GET /sessions, its pool uid must be free
 	// again: a client that retries at once must not get 503.

@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestIdleTimeout leaves a session without a client: it must end by
+// itself, and leave nothing behind.
+func TestIdleTimeout(t *testing.T) {
+	l := setup(t)
+	f := startFrontend(t, l, "--idle-timeout", "2s")
+	s := f.create(t)
+
+	f.waitGone(t, s.ID, endTimeout)
+	f.waitNoBrowsers(t)
+	f.waitNoSessionDir(t, s.ID)
+}
+
+// TestIdleTimeoutSparesAttached checks that a session with a client
+// attached outlives the idle timeout.
+func TestIdleTimeoutSparesAttached(t *testing.T) {
+	l := setup(t)
+	f := startFrontend(t, l, "--idle-timeout", "1s")
+	s := f.create(t)
+	ws := attach(t, s.ChromiumVersion["webSocketDebuggerUrl"])
+	defer ws.Close()
+
+	// Poll for three idle periods: the session must stay listed.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if ids := f.list(t); len(ids) != 1 || ids[0] != s.ID {
+			t.Fatalf("attached session ended after the idle timeout: GET /sessions = %v", ids)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestEndOnDisconnect closes the client's WebSocket: with
+// --end-on-disconnect the session ends with it.
+func TestEndOnDisconnect(t *testing.T) {
+	l := setup(t)
+	f := startFrontend(t, l, "--end-on-disconnect")
+	s := f.create(t)
+	ws := attach(t, s.ChromiumVersion["webSocketDebuggerUrl"])
+	ws.Close()
+
+	f.waitGone(t, s.ID, endTimeout)
+	f.waitNoBrowsers(t)
+	f.waitNoSessionDir(t, s.ID)
+}
+
+// TestBrokerDies kills the broker with SIGKILL: the frontend must end its
+// sessions and close their WebSockets, start a new broker that sweeps
+// what the old one left, and serve new sessions.
+func TestBrokerDies(t *testing.T) {
+	l := setup(t)
+	f := startFrontend(t, l)
+	s := f.create(t)
+	ws := attach(t, s.ChromiumVersion["webSocketDebuggerUrl"])
+	old := f.brokerPID(t)
+
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill broker %d: %v", old, err)
+	}
+	waitClosed(t, ws)
+	f.waitGone(t, s.ID, endTimeout)
+
+	var fresh int
+	poll(t, endTimeout, "a new broker", func() (bool, string) {
+		fresh = f.brokerPID(t)
+		return fresh != old, ""
+	})
+	var next session
+	poll(t, endTimeout, "a POST that succeeds after the restart", func() (bool, string) {
+		code, _, body := f.request(t, http.MethodPost, "/sessions", "")
+		if code == http.StatusOK {
+			return json.Unmarshal(body, &next) == nil, string(body)
+		}
+		return false, string(body)
+	})
+	if !strings.Contains(f.logs.String(), "broker exited") {
+		t.Errorf("the frontend's log does not say why the session ended:\n%s", f.logs)
+	}
+
+	// The new broker swept the old session; once the new one is deleted,
+	// no browser of either may be left.
+	f.waitNoSessionDir(t, s.ID)
+	f.remove(t, next.ID)
+	f.waitNoBrowsers(t)
+}
+
+// TestFrontendKilled kills the frontend with SIGKILL, which no handler can
+// see: the broker and every browser must be gone within 2 seconds.
+func TestFrontendKilled(t *testing.T) {
+	l := setup(t)
+	f := startFrontend(t, l)
+	f.create(t)
+	broker := f.brokerPID(t)
+	browsers := wantMainBrowsers(t, f, 1)
+
+	if err := syscall.Kill(f.pid(), syscall.SIGKILL); err != nil {
+		t.Fatalf("kill frontend: %v", err)
+	}
+	f.wait(t, endTimeout)
+	poll(t, 2*time.Second, "broker and browsers gone", func() (bool, string) {
+		var alive []string
+		for _, pid := range []int{broker, browsers[0].pid} {
+			// A zombie is dead; only its new parent has yet to reap it.
+			if p, err := readProc(pid); err == nil && !strings.HasPrefix(p.state, "Z") {
+				alive = append(alive, describe([]proc{p}))
+			}
+		}
+		return len(alive) == 0, strings.Join(alive, ",")
+	})
+	poll(t, endTimeout, "no process of the frontend left", func() (bool, string) {
+		left := f.processes()
+		return len(left) == 0, describe(left)
+	})
+}
