@@ -14,11 +14,11 @@ import (
 func TestIdleTimeout(t *testing.T) {
 	l := setup(t)
 	f := startFrontend(t, l, "--idle-timeout", "2s")
+	b := f.takeBaseline(t)
 	s := f.create(t)
 
 	f.waitGone(t, s.ID, endTimeout)
-	f.waitNoBrowsers(t)
-	f.waitNoSessionDir(t, s.ID)
+	f.checkNothingLeft(t, s.ID, b)
 }
 
 // TestIdleTimeoutSparesAttached checks that a session with a client
@@ -45,13 +45,13 @@ func TestIdleTimeoutSparesAttached(t *testing.T) {
 func TestEndOnDisconnect(t *testing.T) {
 	l := setup(t)
 	f := startFrontend(t, l, "--end-on-disconnect")
+	b := f.takeBaseline(t)
 	s := f.create(t)
 	ws := attach(t, s.ChromiumVersion["webSocketDebuggerUrl"])
 	ws.Close()
 
 	f.waitGone(t, s.ID, endTimeout)
-	f.waitNoBrowsers(t)
-	f.waitNoSessionDir(t, s.ID)
+	f.checkNothingLeft(t, s.ID, b)
 }
 
 // TestBrokerDies kills the broker with SIGKILL: the frontend must end its
@@ -121,4 +121,38 @@ func TestFrontendKilled(t *testing.T) {
 		left := f.processes()
 		return len(left) == 0, describe(left)
 	})
+}
+
+// baseline is what a frontend and its broker hold with no session.
+type baseline struct {
+	frontendFDs, brokerFDs int
+	brokerPID              int
+}
+
+// takeBaseline records the descriptor counts of an idle frontend and
+// broker.
+func (f *frontend) takeBaseline(t *testing.T) baseline {
+	t.Helper()
+	broker := f.brokerPID(t)
+	return baseline{
+		frontendFDs: stableFDCount(t, f.pid()),
+		brokerFDs:   stableFDCount(t, broker),
+		brokerPID:   broker,
+	}
+}
+
+// checkNothingLeft checks, after session id ended, that nothing of it is
+// left: no browser process, no session directory, no descriptor in the
+// frontend or the broker beyond the baseline, and no uid still marked
+// busy (a new session starts and is deleted).
+func (f *frontend) checkNothingLeft(t *testing.T, id string, b baseline) {
+	t.Helper()
+	f.waitNoBrowsers(t)
+	f.waitNoSessionDir(t, id)
+	waitFDCount(t, f.pid(), b.frontendFDs)
+	waitFDCount(t, b.brokerPID, b.brokerFDs)
+
+	next := f.create(t)
+	f.remove(t, next.ID)
+	f.waitNoBrowsers(t)
 }

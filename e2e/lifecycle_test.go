@@ -221,6 +221,7 @@ func TestHardTimeout(t *testing.T) {
 	const timeout = 3 * time.Second
 	l := setup(t)
 	f := startFrontend(t, l, "--session-timeout", timeout.String())
+	b := f.takeBaseline(t)
 	s := f.create(t)
 	created := time.Now()
 	ws := attach(t, s.ChromiumVersion["webSocketDebuggerUrl"])
@@ -231,7 +232,7 @@ func TestHardTimeout(t *testing.T) {
 		t.Errorf("session ended %v after creation, want about %v", elapsed, timeout)
 	}
 	waitClosed(t, ws)
-	f.waitNoBrowsers(t)
-	f.waitNoSessionDir(t, s.ID)
+	ws.Close()
+	f.checkNothingLeft(t, s.ID, b)
 	f.wantError(t, http.MethodDelete, "/sessions/"+s.ID, "", http.StatusNotFound)
 }
