@@ -46,6 +46,16 @@ func NewReader(r io.Reader) *Reader {
 // into the Reader's buffer and is valid until the next call. At the end of
 // the stream it returns io.EOF, or ErrTruncated if a message was cut short.
 func (r *Reader) ReadMessage() ([]byte, error) {
+	// A large message (a full-page screenshot) grew the buffer; give the
+	// memory back once it has been consumed rather than keep it for the
+	// rest of the session.
+	if pending := r.end - r.start; len(r.buf) > keepBufSize && pending <= initialBufSize/2 {
+		buf := make([]byte, initialBufSize)
+		copy(buf, r.buf[r.start:r.end])
+		r.buf = buf
+		r.scan -= r.start
+		r.start, r.end = 0, pending
+	}
 	for {
 		if i := bytes.IndexByte(r.buf[r.scan:r.end], 0); i >= 0 {
 			msg := r.buf[r.start : r.scan+i]

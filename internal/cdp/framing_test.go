@@ -172,3 +172,21 @@ func TestWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderShrinks checks that the buffer a large message grew is given
+// back once the message has been consumed.
+func TestReaderShrinks(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 4*keepBufSize)
+	stream := append(append(big, 0), []byte("{}\x00")...)
+	r := NewReader(bytes.NewReader(stream))
+
+	if msg, err := r.ReadMessage(); err != nil || len(msg) != len(big) {
+		t.Fatalf("big message: got %d bytes, %v; want %d", len(msg), err, len(big))
+	}
+	if msg, err := r.ReadMessage(); err != nil || string(msg) != "{}" {
+		t.Fatalf("next message: got %q, %v; want {}", msg, err)
+	}
+	if got := len(r.buf); got > keepBufSize {
+		t.Fatalf("buffer after the big message: %d bytes, want at most %d", got, keepBufSize)
+	}
+}
