@@ -13,7 +13,8 @@ import (
 // table and checks that the container's output names the cause and the
 // fix. Where the broker starts, "broker check" (what an operator runs)
 // gives its diagnosis and exits non-zero; where the kernel refuses to
-// execute the broker, the frontend must say so and exit.
+// execute the broker, the frontend must say so and stay up, alive but not
+// ready, so that an operator can read why.
 //
 // "broker check" runs under tini, as the image's entrypoint runs the
 // frontend: run directly as the container's first process, the broker
@@ -51,7 +52,9 @@ func testMisconfigured(t *testing.T, rt *runcRuntime, deployed *corev1.SecurityC
 			name: "row 3: file capabilities, none added",
 			edit: noCapsAdded,
 			args: argv,
-			want: []string{"start broker " + brokerPath, "operation not permitted"},
+			want: []string{"cannot execute the broker at " + brokerPath,
+				"capabilities.add: [SETUID, SETGID, KILL]"},
+			keepsRunning: true,
 		},
 		{
 			name: "row 5: allowPrivilegeEscalation false",
