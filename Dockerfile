@@ -64,4 +64,6 @@ VOLUME /tmp
 EXPOSE 8080
 USER 10001:10001
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/duochrome/bin/frontend"]
-CMD ["--listen=:8080"]
+# Listening beyond loopback needs a token or an explicit opt-out: set
+# DUOCHROME_TOKEN_FILE (a mounted secret) and drop --insecure-no-token.
+CMD ["--listen=:8080", "--insecure-no-token"]

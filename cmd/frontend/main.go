@@ -12,18 +12,17 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"duochrome/internal/api"
 	"duochrome/internal/brokerclient"
+	"duochrome/internal/metrics"
 	"duochrome/internal/session"
 )
 
@@ -33,8 +32,13 @@ const (
 	defaultShutdownGrace = 10 * time.Second
 )
 
+// options are the flags, or their environment variables.
 type options struct {
 	listen          string
+	token           string
+	tokenFile       string
+	insecureNoToken bool
+	keepHeadlessUA  bool
 	broker          string
 	sessionTimeout  time.Duration
 	readyTimeout    time.Duration
@@ -57,7 +61,7 @@ func main() {
 }
 
 func run() error {
-	opts, err := parseFlags(os.Args[1:])
+	opts, err := parseFlags(os.Args[1:], os.LookupEnv)
 	if err != nil {
 		return err
 	}
@@ -68,11 +72,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	token, err := loadToken(opts)
+	if err != nil {
+		return err
+	}
 
 	// Listen before starting the broker, so that a busy port fails fast.
 	ln, err := net.Listen("tcp", opts.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if err := checkExposure(ln.Addr(), opts, token, log); err != nil {
+		ln.Close()
+		return err
 	}
 
 	broker := brokerclient.NewSupervisor(brokerclient.Config{Path: opts.broker, Logger: log})
@@ -83,22 +95,30 @@ func run() error {
 		return err
 	}
 
-	sessions := session.New(session.Config{
-		Broker:       broker,
-		Logger:       log.Named("session"),
-		Timeout:      opts.sessionTimeout,
-		ReadyTimeout: opts.readyTimeout,
-		IdleTimeout:  opts.idleTimeout,
-		EndOnDetach:  opts.endOnDisconnect,
-		MaxSessions:  opts.maxSessions,
-		QueueSize:    opts.queueSize,
-		QueueTimeout: opts.queueTimeout,
-		Evict:        opts.evict,
+	// The gauges read sessions only when scraped, after it is set.
+	var sessions *session.Manager
+	met := metrics.New(metrics.Sources{
+		Capacity: func() session.Capacity { return sessions.Capacity() },
+		Broker:   broker.Health,
+	})
+	sessions = session.New(session.Config{
+		OnEnd:                 met.SessionEnded,
+		KeepHeadlessUserAgent: opts.keepHeadlessUA,
+		Broker:                broker,
+		Logger:                log.Named("session"),
+		Timeout:               opts.sessionTimeout,
+		ReadyTimeout:          opts.readyTimeout,
+		IdleTimeout:           opts.idleTimeout,
+		EndOnDetach:           opts.endOnDisconnect,
+		MaxSessions:           opts.maxSessions,
+		QueueSize:             opts.queueSize,
+		QueueTimeout:          opts.queueTimeout,
+		Evict:                 opts.evict,
 	})
 	if status != nil {
 		sessions.BrokerStarted(status)
 	}
-	broker.Watch(sessions)
+	broker.Watch(met.Watcher(sessions))
 	logLimits(log, sessions, opts)
 
 	srv := &http.Server{
@@ -106,79 +126,13 @@ func run() error {
 			Sessions: sessions,
 			Broker:   broker,
 			Logger:   log.Named("api"),
+			Token:    token,
+			Metrics:  met,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	return serve(srv, ln, sessions, broker, opts.shutdownGrace, log)
-}
-
-func parseFlags(args []string) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("frontend", flag.ContinueOnError)
-	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to serve HTTP on")
-	fs.StringVar(&o.broker, "broker", "", "broker executable (default: broker next to this executable)")
-	fs.DurationVar(&o.sessionTimeout, "session-timeout", session.DefaultTimeout, "hard lifetime of a session")
-	fs.DurationVar(&o.readyTimeout, "ready-timeout", session.DefaultReadyTimeout, "wait for a new browser's first CDP reply")
-	fs.DurationVar(&o.idleTimeout, "idle-timeout", defaultIdleTimeout,
-		"end a session that has had no client attached for this long; 0 turns it off")
-	fs.BoolVar(&o.endOnDisconnect, "end-on-disconnect", false,
-		"end a session when its client's WebSocket closes")
-	fs.IntVar(&o.maxSessions, "max-sessions", 0,
-		"sessions running at once (default: the broker's pool size; more is refused)")
-	fs.IntVar(&o.queueSize, "queue-size", 0,
-		"POST /sessions that may wait for a free slot (default: twice --max-sessions; 0: none)")
-	fs.DurationVar(&o.queueTimeout, "queue-timeout", session.DefaultQueueTimeout,
-		"how long a POST /sessions waits for a free slot before 503")
-	fs.BoolVar(&o.evict, "evict", false,
-		"when every slot is in use, a new session ends the oldest instead of waiting")
-	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", defaultShutdownGrace,
-		"on SIGTERM, how long running sessions may go on before they are ended; 0: at once")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
-	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	if err := checkFlags(fs, &o); err != nil {
-		return o, err
-	}
-
-	if o.broker == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return o, fmt.Errorf("find own executable for the default --broker: %w", err)
-		}
-		o.broker = filepath.Join(filepath.Dir(self), "broker")
-	}
-	return o, nil
-}
-
-// checkFlags refuses values that make no sense and fills in the defaults
-// that depend on whether a flag was given.
-func checkFlags(fs *flag.FlagSet, o *options) error {
-	given := make(map[string]bool)
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-
-	switch {
-	case o.sessionTimeout <= 0 || o.readyTimeout <= 0 || o.queueTimeout <= 0:
-		return errors.New("--session-timeout, --ready-timeout and --queue-timeout must be positive")
-	case o.idleTimeout < 0 || o.shutdownGrace < 0:
-		return errors.New("--idle-timeout and --shutdown-grace must not be negative")
-	case given["max-sessions"] && o.maxSessions < 1:
-		return errors.New("--max-sessions must be at least 1")
-	case o.queueSize < 0:
-		return errors.New("--queue-size must not be negative")
-	}
-	if !given["queue-size"] {
-		o.queueSize = -1 // twice the limit, once the limit is known
-	}
-	return nil
 }
 
 // refuseRoot stops the frontend from running as root: it faces the
@@ -198,10 +152,15 @@ func newLogger(o options) (hclog.Logger, error) {
 	if level == hclog.NoLevel {
 		return nil, fmt.Errorf("unknown --log-level %q", o.logLevel)
 	}
+	color := hclog.AutoColor // on a terminal only
+	if o.logJSON {
+		color = hclog.ColorOff
+	}
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       "frontend",
 		Level:      level,
 		JSONFormat: o.logJSON,
+		Color:      color,
 		Output:     os.Stderr,
 	}), nil
 }

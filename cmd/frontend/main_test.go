@@ -46,7 +46,7 @@ func TestParseFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"--broker", "/nonexistent/broker"}, tt.args...)
-			o, err := parseFlags(args)
+			o, err := parseFlags(args, noEnv)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
@@ -60,3 +60,5 @@ func TestParseFlags(t *testing.T) {
 		})
 	}
 }
+
+func noEnv(string) (string, bool) { return "", false }

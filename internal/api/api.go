@@ -1,8 +1,11 @@
 // Package api serves the frontend's HTTP API, compatible with
 // crocochrome's: create, list, describe and delete sessions, and reach a
-// session's browser over a WebSocket at /proxy/{id}; plus /healthz and
-// /readyz for orchestrators. Every error, unmatched routes and methods
-// included, is a JSON object {"error": "..."}.
+// session's browser over a WebSocket at /proxy/{id}. Connect mode at
+// /connect makes a session that lives as long as its WebSocket, and
+// /json/version leads clients that discover browsers over HTTP there.
+// /healthz and /readyz serve orchestrators and /metrics Prometheus. Every
+// error, unmatched routes and methods included, is a JSON object
+// {"error": "..."}.
 package api
 
 import (
@@ -14,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"duochrome/internal/metrics"
 	"duochrome/internal/proxy"
 	"duochrome/internal/session"
 )
@@ -32,9 +36,19 @@ type Config struct {
 	// MaxBodyBytes bounds a request body. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 
-	// Broker reports the broker's health to /readyz. Zero means /readyz
-	// looks at the sessions' capacity alone.
+	// Broker reports the broker's health to /readyz, and its browser's
+	// version for the default user agent. Zero means /readyz looks at the
+	// sessions' capacity alone.
 	Broker BrokerHealth
+
+	// Token, if set, is required on every route but /healthz and /readyz:
+	// as "Authorization: Bearer <token>", or as ?token= on the WebSocket
+	// routes and /json/version. Empty means no authentication.
+	Token string
+
+	// Metrics, if set, counts requests and sessions and is served at
+	// /metrics.
+	Metrics *metrics.Metrics
 }
 
 type server struct {
@@ -43,6 +57,8 @@ type server struct {
 	bridge   *proxy.Bridge
 	log      hclog.Logger
 	maxBody  int64
+	token    *token // nil: no authentication
+	metrics  *metrics.Metrics
 }
 
 // New returns the API's handler.
@@ -53,6 +69,8 @@ func New(cfg Config) http.Handler {
 		bridge:   proxy.New(writeError),
 		log:      cfg.Logger,
 		maxBody:  cfg.MaxBodyBytes,
+		token:    newToken(cfg.Token),
+		metrics:  cfg.Metrics,
 	}
 	if s.log == nil {
 		s.log = hclog.Default()
@@ -61,24 +79,40 @@ func New(cfg Config) http.Handler {
 		s.maxBody = DefaultMaxBodyBytes
 	}
 
-	// Patterns carry no method: methods dispatches itself, so that a
-	// wrong method gets a JSON 405 rather than ServeMux's plain text.
+	return s.logRequests(s.routes())
+}
+
+// routes maps each route to its handler. Patterns carry no method:
+// methods dispatches itself, so that a wrong method gets a JSON 405
+// rather than ServeMux's plain text. Every route but the two probes
+// needs the token, if there is one; the WebSocket routes and discovery
+// also take it as ?token=, since WebSocket clients often cannot set a
+// header.
+func (s *server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/sessions", methods{
+	mux.Handle("/sessions", s.auth(headerOnly, methods{
 		http.MethodGet:  s.list,
 		http.MethodPost: s.create,
-	})
-	mux.Handle("/sessions/{id}", methods{
+	}))
+	mux.Handle("/sessions/{id}", s.auth(headerOnly, methods{
 		http.MethodGet:    s.get,
 		http.MethodDelete: s.delete,
-	})
-	mux.Handle("/proxy/{id}", methods{http.MethodGet: s.proxy})
+	}))
+	mux.Handle("/proxy/{id}", s.auth(orQuery, methods{http.MethodGet: s.proxy}))
+	mux.Handle("/connect", s.auth(orQuery, methods{http.MethodGet: s.connect}))
+	mux.Handle("/json/version", s.auth(orQuery, methods{http.MethodGet: s.version}))
+	mux.Handle("/json/version/{$}", s.auth(orQuery, methods{http.MethodGet: s.version}))
+	mux.Handle("/json", s.auth(orQuery, http.HandlerFunc(noTargets)))
+	mux.Handle("/json/", s.auth(orQuery, http.HandlerFunc(noTargets)))
+	if s.metrics != nil {
+		mux.Handle("/metrics", s.auth(headerOnly, methods{http.MethodGet: s.metrics.Handler().ServeHTTP}))
+	}
 	mux.Handle("/healthz", methods{http.MethodGet: s.healthz})
 	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("/", s.auth(headerOnly, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")
-	})
-	return s.logRequests(mux)
+	})))
+	return mux
 }
 
 // methods routes a request by its method and answers any other method
@@ -116,8 +150,8 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Error: msg})
 }
 
-// logRequests logs each request at debug by its route pattern, which,
-// unlike its path, never holds a session id.
+// logRequests logs and counts each request by its route pattern, which,
+// unlike its path, never holds a session id or a token.
 func (s *server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -126,5 +160,6 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 
 		s.log.Debug("request", "method", r.Method, "route", r.Pattern,
 			"status", sw.status, "duration", time.Since(start))
+		s.metrics.Request(r.Pattern, r.Method, sw.status)
 	})
 }

@@ -33,6 +33,9 @@ func newFixtureWith(t *testing.T, b *sessiontest.Broker, cfg session.Config, hea
 	t.Helper()
 	cfg.Broker = b
 	cfg.Logger = hclog.NewNullLogger()
+	// No browser is started to learn the user agent, so that the fake
+	// broker counts sessions' browsers alone; options_test.go covers it.
+	cfg.KeepHeadlessUserAgent = true
 	m := session.New(cfg)
 	srv := httptest.NewServer(New(Config{Sessions: m, Logger: hclog.NewNullLogger(), Broker: health}))
 	t.Cleanup(func() {
@@ -100,6 +103,8 @@ func TestErrors(t *testing.T) {
 		{name: "body not JSON", method: "POST", path: "/sessions", body: "{nope", wantStatus: 400, wantError: "parse request body"},
 		{name: "body an array", method: "POST", path: "/sessions", body: "[]", wantStatus: 400, wantError: "JSON object"},
 		{name: "body null", method: "POST", path: "/sessions", body: "null", wantStatus: 400, wantError: "JSON object"},
+		{name: "unknown option", method: "POST", path: "/sessions", body: `{"ignored": 1}`, wantStatus: 400, wantError: `unknown option "ignored"`},
+		{name: "bad option", method: "POST", path: "/sessions", body: `{"lang": "en_US"}`, wantStatus: 400, wantError: "option lang: want a language tag"},
 		{name: "body too large", method: "POST", path: "/sessions", body: `{"a":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}`, wantStatus: 413, wantError: "larger than"},
 		{name: "busy", method: "POST", path: "/sessions", running: true, wantStatus: 503, wantError: "--evict", wantRetry: retryAfter},
 		{name: "broker full", method: "POST", path: "/sessions", launchErr: brokerclient.ErrNoCapacity, wantStatus: 503, wantError: "no free browser uid", wantRetry: retryAfter},
@@ -155,7 +160,7 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Errorf("list with no session: got %s, want []", got)
 	}
 
-	for _, reqBody := range []string{"", "  ", `{}`, `{"ignored": 1}`} {
+	for _, reqBody := range []string{"", "  ", `{}`, `{"lang": "de-DE"}`} {
 		resp, body := f.do(t, http.MethodPost, "/sessions", reqBody)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("create with body %q: got %d %s, want 200", reqBody, resp.StatusCode, body)

@@ -2,15 +2,16 @@ package api
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"duochrome/internal/brokerclient"
+	"duochrome/internal/browseropts"
 	"duochrome/internal/cdp"
 	"duochrome/internal/session"
 )
@@ -27,56 +28,68 @@ type createResponse struct {
 }
 
 func (s *server) create(w http.ResponseWriter, r *http.Request) {
-	if status, err := s.checkBody(w, r); err != nil {
+	opts, status, err := s.readOptions(w, r)
+	if err != nil {
 		writeError(w, status, err.Error())
 		return
 	}
 
-	sess, err := s.sessions.Create(r.Context())
+	start := time.Now()
+	sess, err := s.sessions.Create(r.Context(), session.CreateOptions{Options: opts})
 	if err != nil {
-		status := createStatus(err)
-		s.log.Error("create session", "error", err, "status", status)
-		if status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		writeError(w, status, err.Error())
+		s.createFailed(w, modeREST, err)
 		return
 	}
+	s.metrics.SessionCreated(modeREST, time.Since(start))
 
 	version := sess.Version
 	version.WebSocketDebuggerURL = webSocketURL(r, sess.ID)
 	writeJSON(w, http.StatusOK, createResponse{ID: sess.ID, ChromiumVersion: version})
 }
 
-// checkBody accepts an empty body or a JSON object. The object carries no
-// options yet; it is only checked.
-func (s *server) checkBody(w http.ResponseWriter, r *http.Request) (int, error) {
+// The modes sessions are made in, as metrics label them.
+const (
+	modeREST    = "rest"
+	modeConnect = "connect"
+)
+
+// createFailed answers and counts a Create or Connect that failed.
+func (s *server) createFailed(w http.ResponseWriter, mode string, err error) {
+	status := createStatus(err)
+	s.log.Error("create session", "mode", mode, "error", err, "status", status)
+	s.metrics.CreateFailed(mode, failureReason(err))
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	writeError(w, status, err.Error())
+}
+
+// readOptions reads the body of POST /sessions: nothing, or a JSON object
+// of browser options.
+func (s *server) readOptions(w http.ResponseWriter, r *http.Request) (browseropts.Options, int, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", tooLarge.Limit)
+		return browseropts.Options{}, http.StatusRequestEntityTooLarge,
+			fmt.Errorf("request body larger than %d bytes", tooLarge.Limit)
 	}
 	if err != nil {
-		return http.StatusBadRequest, fmt.Errorf("read request body: %w", err)
+		return browseropts.Options{}, http.StatusBadRequest, fmt.Errorf("read request body: %w", err)
 	}
 
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return 0, nil
+	opts, err := browseropts.FromJSON(body)
+	if err != nil {
+		return opts, http.StatusBadRequest, err
 	}
-	var obj map[string]json.RawMessage
-	if body[0] != '{' {
-		return http.StatusBadRequest, errors.New("request body must be a JSON object")
-	}
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return http.StatusBadRequest, fmt.Errorf("parse request body: %w", err)
-	}
-	return 0, nil
+	return opts, 0, nil
 }
 
 // createStatus maps a failure to create a session to a status code.
 func createStatus(err error) int {
+	var field *browseropts.FieldError
 	switch {
+	case errors.As(err, &field):
+		return http.StatusBadRequest
 	case errors.Is(err, session.ErrBusy),
 		errors.Is(err, session.ErrClosed),
 		errors.Is(err, brokerclient.ErrNoCapacity),
@@ -88,6 +101,27 @@ func createStatus(err error) int {
 		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
+	}
+}
+
+// failureReason labels a failed create for metrics.
+func failureReason(err error) string {
+	var field *browseropts.FieldError
+	switch {
+	case errors.As(err, &field):
+		return "invalid_options"
+	case errors.Is(err, session.ErrBusy):
+		return "busy"
+	case errors.Is(err, session.ErrClosed):
+		return "shutting_down"
+	case errors.Is(err, brokerclient.ErrNoCapacity), errors.Is(err, brokerclient.ErrUnavailable):
+		return "broker_unavailable"
+	case errors.Is(err, session.ErrNotReady):
+		return "not_ready"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "cancelled"
+	default:
+		return "broker_error"
 	}
 }
 

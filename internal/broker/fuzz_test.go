@@ -66,7 +66,9 @@ func allowedOptionArg(a string, o *pb.BrowserOptions) bool {
 	case strings.HasPrefix(a, "--window-size="):
 		return a == "--window-size="+itoa(o.WindowWidth)+","+itoa(o.WindowHeight)
 	case strings.HasPrefix(a, "--lang="):
-		return a == "--lang="+o.Lang && !strings.ContainsAny(o.Lang, " =")
+		return a == "--lang="+o.Lang && !strings.ContainsAny(o.Lang, " =,")
+	case strings.HasPrefix(a, "--accept-lang="):
+		return a == "--accept-lang="+o.Lang && !strings.ContainsAny(o.Lang, " =,")
 	case strings.HasPrefix(a, "--user-agent="):
 		return a == "--user-agent="+o.UserAgent
 	}

@@ -50,7 +50,9 @@ func browserArgs(dirs sessionDirs, req *pb.LaunchRequest, sandbox bool) []string
 			args = append(args, fmt.Sprintf("--window-size=%d,%d", o.WindowWidth, o.WindowHeight))
 		}
 		if o.Lang != "" {
-			args = append(args, "--lang="+o.Lang)
+			// The headless shell ignores --lang for navigator.language
+			// and Accept-Language; --accept-lang sets both.
+			args = append(args, "--lang="+o.Lang, "--accept-lang="+o.Lang)
 		}
 		if o.UserAgent != "" {
 			args = append(args, "--user-agent="+o.UserAgent)

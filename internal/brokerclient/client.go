@@ -212,15 +212,15 @@ func execError(path string, err error) error {
 	return fmt.Errorf("start broker %s: %w", path, err)
 }
 
-// Launch starts a browser for session id and returns its CDP pipe pair
-// and what the broker says about it.
-func (c *Client) Launch(ctx context.Context, id string) (*fdpass.Pipes, SessionInfo, error) {
+// Launch starts a browser for session id with options o and returns its
+// CDP pipe pair and what the broker says about it.
+func (c *Client) Launch(ctx context.Context, id string, o LaunchOptions) (*fdpass.Pipes, SessionInfo, error) {
 	e, err := c.recv.Expect(id)
 	if err != nil {
 		return nil, SessionInfo{}, fmt.Errorf("launch session %s: %w", prefix(id), err)
 	}
 
-	resp, err := c.rpc.Launch(ctx, &brokerapi.LaunchRequest{SessionId: id})
+	resp, err := c.rpc.Launch(ctx, &brokerapi.LaunchRequest{SessionId: id, Options: o.proto()})
 	if err != nil {
 		e.Cancel()
 		return nil, SessionInfo{}, fmt.Errorf("launch session %s: %w", prefix(id), c.mapError(err))

@@ -17,7 +17,7 @@ func TestStartLaunchKill(t *testing.T) {
 	defer cancel()
 
 	const id = "0123456789abcdef0123456789abcdef"
-	p, info, err := c.Launch(ctx, id)
+	p, info, err := c.Launch(ctx, id, LaunchOptions{})
 	if err != nil {
 		t.Fatalf("launch: %v", err)
 	}
@@ -48,7 +48,7 @@ func TestStartLaunchKill(t *testing.T) {
 	if err := c.Kill(ctx, id); !errors.Is(err, ErrNotFound) {
 		t.Errorf("kill again: got %v, want ErrNotFound", err)
 	}
-	if _, _, err := c.Launch(ctx, "short"); !errors.Is(err, ErrInvalid) {
+	if _, _, err := c.Launch(ctx, "short", LaunchOptions{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("launch with a bad id: got %v, want ErrInvalid", err)
 	}
 }
@@ -73,7 +73,7 @@ func TestBrokerDeath(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	if _, _, err := c.Launch(ctx, dieID); err == nil {
+	if _, _, err := c.Launch(ctx, dieID, LaunchOptions{}); err == nil {
 		t.Fatal("got no error from a launch that killed the broker")
 	}
 	select {
@@ -84,7 +84,7 @@ func TestBrokerDeath(t *testing.T) {
 	for range c.Exits() {
 	}
 
-	_, _, err := c.Launch(ctx, "0123456789abcdef0123456789abcdef")
+	_, _, err := c.Launch(ctx, "0123456789abcdef0123456789abcdef", LaunchOptions{})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("launch after death: got %v, want ErrUnavailable", err)
 	}

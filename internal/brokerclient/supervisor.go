@@ -290,7 +290,7 @@ func (s *Supervisor) Health() Health {
 // Launch has the broker of the moment start a browser. While no broker
 // runs, or the one running cannot start sessions, it fails at once with
 // ErrUnavailable and the reason.
-func (s *Supervisor) Launch(ctx context.Context, id string) (*fdpass.Pipes, SessionInfo, error) {
+func (s *Supervisor) Launch(ctx context.Context, id string, o LaunchOptions) (*fdpass.Pipes, SessionInfo, error) {
 	s.mu.Lock()
 	c, ready, reason := s.client, s.status != nil && s.status.Ready, s.reason
 	s.mu.Unlock()
@@ -298,7 +298,7 @@ func (s *Supervisor) Launch(ctx context.Context, id string) (*fdpass.Pipes, Sess
 	if c == nil || !ready {
 		return nil, SessionInfo{}, fmt.Errorf("launch session %s: %w: %s", prefix(id), ErrUnavailable, reason)
 	}
-	return c.Launch(ctx, id)
+	return c.Launch(ctx, id, o)
 }
 
 // Kill has the broker of the moment kill session id. While no broker

@@ -98,7 +98,7 @@ func TestSupervisorRestartsBroker(t *testing.T) {
 	if !st.Ready || st.PoolSize != helperPoolSize {
 		t.Fatalf("got status %+v, want ready with a pool of %d", st, helperPoolSize)
 	}
-	p, _, err := s.Launch(ctx, sessionID)
+	p, _, err := s.Launch(ctx, sessionID, LaunchOptions{})
 	if err != nil {
 		t.Fatalf("launch: %v", err)
 	}
@@ -120,7 +120,7 @@ func TestSupervisorRestartsBroker(t *testing.T) {
 	if started, _, _ := w.counts(); started != 2 {
 		t.Errorf("got %d BrokerStarted calls, want 2", started)
 	}
-	p, _, err = s.Launch(ctx, sessionID)
+	p, _, err = s.Launch(ctx, sessionID, LaunchOptions{})
 	if err != nil {
 		t.Fatalf("launch on the new broker: %v", err)
 	}
@@ -141,7 +141,7 @@ func TestSupervisorBadVerdict(t *testing.T) {
 	if h.Ready || h.State != StateRunning || !strings.Contains(h.Reason, badVerdict) {
 		t.Errorf("got health %+v, want running, not ready, with the verdict as reason", h)
 	}
-	_, _, err := s.Launch(context.Background(), sessionID)
+	_, _, err := s.Launch(context.Background(), sessionID, LaunchOptions{})
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), badVerdict) {
 		t.Errorf("launch: got %v, want ErrUnavailable with the verdict", err)
 	}
@@ -159,7 +159,7 @@ func TestSupervisorCloseDuringRestart(t *testing.T) {
 
 	syscall.Kill(s.brokerPID(t), syscall.SIGKILL)
 	waitFor(t, "broker lost", func() bool { return s.Health().State == StateRestarting })
-	_, _, err := s.Launch(context.Background(), sessionID)
+	_, _, err := s.Launch(context.Background(), sessionID, LaunchOptions{})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("launch while restarting: got %v, want ErrUnavailable", err)
 	}

@@ -6,6 +6,8 @@ package proxy
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -60,6 +62,12 @@ func (b *Bridge) Serve(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		b.writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
+	b.ServeAttachment(w, r, s, att)
+}
+
+// ServeAttachment bridges the WebSocket that r asks for to s, whose client
+// slot att holds, until either side ends, and then releases att.
+func (b *Bridge) ServeAttachment(w http.ResponseWriter, r *http.Request, s *session.Session, att *session.Attachment) {
 	defer att.Release()
 
 	conn, err := b.upgrader.Upgrade(w, r, nil)
@@ -75,6 +83,37 @@ func (b *Bridge) Serve(w http.ResponseWriter, r *http.Request, s *session.Sessio
 
 	err = forward(conn, att)
 	log.Debug("client detached", "reason", err)
+}
+
+// ErrNotWebSocket reports a request that does not ask for a WebSocket.
+var ErrNotWebSocket = errors.New("this route speaks CDP over a WebSocket: send a WebSocket upgrade request")
+
+// ErrCrossOrigin reports a WebSocket request from a web page of another
+// origin, which the upgrade would refuse.
+var ErrCrossOrigin = errors.New("WebSocket request from another origin refused")
+
+// Check reports whether the upgrade of r could succeed as far as the
+// request alone tells, so that connect mode starts no browser for a
+// request that the upgrade would refuse.
+func Check(r *http.Request) error {
+	if !websocket.IsWebSocketUpgrade(r) {
+		return ErrNotWebSocket
+	}
+	if !sameOrigin(r) {
+		return ErrCrossOrigin
+	}
+	return nil
+}
+
+// sameOrigin applies the upgrader's origin rule: no Origin header, or
+// one whose host is the request's.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
 // forward copies the client's frames to the browser until the client

@@ -55,7 +55,7 @@ func newFixtureWith(t *testing.T, cfg session.Config) *fixture {
 		srv.Close()
 	})
 
-	s, err := m.Create(context.Background())
+	s, err := m.Create(context.Background(), session.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	bk := &sessiontest.Broker{}
 	m := session.New(session.Config{Broker: bk, Logger: hclog.NewNullLogger()})
 	defer m.Close(context.Background())
-	s, err := m.Create(context.Background())
+	s, err := m.Create(context.Background(), session.CreateOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,6 +22,12 @@ const (
 	EndShutdown     = "shutdown"      // the frontend is stopping
 )
 
+// EndKeys lists every End* key, for whoever counts ends by key.
+var EndKeys = []string{
+	EndDeleted, EndTimeout, EndIdle, EndDisconnected, EndEvicted,
+	EndBrowserGone, EndExited, EndCrashed, EndBrokerExited, EndShutdown,
+}
+
 // reason is why a session ended: a key to count it under and the text
 // its client is sent.
 type reason struct {

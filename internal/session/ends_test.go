@@ -36,12 +36,12 @@ func TestIdleTimeout(t *testing.T) {
 	const idle = 50 * time.Millisecond
 	b := &sessiontest.Broker{}
 	m := newManager(t, b, Config{MaxSessions: 2, IdleTimeout: idle})
-	busy, err := m.Create(context.Background())
+	busy, err := m.Create(context.Background(), CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	att, _ := attachClient(t, busy)
-	unused, err := m.Create(context.Background())
+	unused, err := m.Create(context.Background(), CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestEndOnDetach(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &sessiontest.Broker{}
 			m := newManager(t, b, Config{EndOnDetach: tt.endOnDetach})
-			s, err := m.Create(context.Background())
+			s, err := m.Create(context.Background(), CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +150,7 @@ func TestSessionExited(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &sessiontest.Broker{}
 			m := newManager(t, b, Config{})
-			s, err := m.Create(context.Background())
+			s, err := m.Create(context.Background(), CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,7 +218,7 @@ func TestPipeClosedFirst(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &sessiontest.Broker{}
 			m := newManager(t, b, Config{ExitWait: tt.wait})
-			s, err := m.Create(context.Background())
+			s, err := m.Create(context.Background(), CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,7 +242,7 @@ func TestPipeClosedFirst(t *testing.T) {
 func TestLateCrashReportCounted(t *testing.T) {
 	b := &sessiontest.Broker{}
 	m := newManager(t, b, Config{ExitWait: time.Millisecond})
-	s, err := m.Create(context.Background())
+	s, err := m.Create(context.Background(), CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestBrokerLost(t *testing.T) {
 	var clients []*recordingClient
 	var sessions []*Session
 	for range 2 {
-		s, err := m.Create(context.Background())
+		s, err := m.Create(context.Background(), CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,7 +303,7 @@ func TestDrain(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &sessiontest.Broker{}
 			m := newManager(t, b, Config{})
-			s, err := m.Create(context.Background())
+			s, err := m.Create(context.Background(), CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -314,7 +314,7 @@ func TestDrain(t *testing.T) {
 			go func() { drained <- m.Drain(ctx) }()
 
 			waitFor(t, "drain to start", func() bool { return m.Capacity().Closed })
-			if _, err := m.Create(context.Background()); !errors.Is(err, ErrClosed) {
+			if _, err := m.Create(context.Background(), CreateOptions{}); !errors.Is(err, ErrClosed) {
 				t.Errorf("create while draining: got %v, want ErrClosed", err)
 			}
 			if _, err := m.Get(s.ID); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"duochrome/internal/brokerclient"
+	"duochrome/internal/cdp"
 	"duochrome/internal/fdpass"
 )
 
@@ -57,9 +58,9 @@ var (
 
 // Broker starts and kills browsers. *brokerclient.Client implements it.
 type Broker interface {
-	// Launch starts a browser for id and returns its CDP pipe pair and
-	// what the broker says about it.
-	Launch(ctx context.Context, id string) (*fdpass.Pipes, brokerclient.SessionInfo, error)
+	// Launch starts a browser for id with options o and returns its CDP
+	// pipe pair and what the broker says about it.
+	Launch(ctx context.Context, id string, o brokerclient.LaunchOptions) (*fdpass.Pipes, brokerclient.SessionInfo, error)
 
 	// Kill ends the browser of id and returns once it is gone. It
 	// returns an error matching brokerclient.ErrNotFound for an unknown
@@ -117,6 +118,16 @@ type Config struct {
 	// oldest session, and a Create that finds nothing to evict (every
 	// slot held by a session starting or ending) queues.
 	Evict bool
+
+	// KeepHeadlessUserAgent leaves "HeadlessChrome" in the user agent of
+	// sessions that set none. Off, they present as Chrome: the browser's
+	// own user agent with browseropts.WithoutHeadless applied.
+	KeepHeadlessUserAgent bool
+
+	// OnEnd, if set, is called once for each session that ends, with the
+	// End* key of how and how long it ran since its browser became ready.
+	// It must not block.
+	OnEnd func(key string, lifetime time.Duration)
 }
 
 // Manager keeps the running sessions.
@@ -137,6 +148,10 @@ type Manager struct {
 	closed   bool
 	ends     map[string]uint64 // sessions ended, by End* key
 	exits    map[string]uint64 // browser ends the broker reported, by reason
+	version  *cdp.Version      // the last ready browser's, since the broker started
+	agent    string            // the browser's own user agent, since the broker started
+
+	probeMu sync.Mutex // held while a browser is started to learn agent
 }
 
 // New returns a Manager.
@@ -259,7 +274,11 @@ func (m *Manager) endSession(ctx context.Context, s *Session, r reason, kill boo
 		return nil
 	}
 	m.countEnd(r.key)
-	s.log.Info("session ended", "reason", r.text, "duration", time.Since(s.Started).Round(time.Millisecond))
+	lifetime := time.Since(s.Started)
+	s.log.Info("session ended", "reason", r.text, "end", r.key, "duration", lifetime.Round(time.Millisecond))
+	if m.cfg.OnEnd != nil {
+		m.cfg.OnEnd(r.key, lifetime)
+	}
 
 	if !kill {
 		return nil

@@ -18,6 +18,9 @@ func newManager(t *testing.T, b *sessiontest.Broker, cfg Config) *Manager {
 	t.Helper()
 	cfg.Broker = b
 	cfg.Logger = hclog.NewNullLogger()
+	// No browser is started to learn the user agent, so that the fake
+	// broker counts sessions' browsers alone; useragent_test.go covers it.
+	cfg.KeepHeadlessUserAgent = true
 	m := New(cfg)
 	t.Cleanup(func() { m.Close(context.Background()) })
 	return m
@@ -54,7 +57,7 @@ func TestCreate(t *testing.T) {
 			b := &sessiontest.Broker{Behaviour: tt.behaviour, LaunchErr: tt.launchErr}
 			m := newManager(t, b, Config{ReadyTimeout: tt.ready})
 
-			s, err := m.Create(context.Background())
+			s, err := m.Create(context.Background(), CreateOptions{})
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("got error %v, want %v", err, tt.wantErr)
 			}
@@ -87,7 +90,7 @@ func TestCreateCancelled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
-	_, err := m.Create(ctx)
+	_, err := m.Create(ctx, CreateOptions{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -110,12 +113,12 @@ func TestLimit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &sessiontest.Broker{}
 			m := newManager(t, b, Config{Evict: tt.evict})
-			first, err := m.Create(context.Background())
+			first, err := m.Create(context.Background(), CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 
-			second, err := m.Create(context.Background())
+			second, err := m.Create(context.Background(), CreateOptions{})
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("got error %v, want %v", err, tt.wantErr)
 			}
@@ -142,7 +145,7 @@ func TestConcurrentCreateOneWins(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
-		wg.Go(func() { _, errs[i] = m.Create(context.Background()) })
+		wg.Go(func() { _, errs[i] = m.Create(context.Background(), CreateOptions{}) })
 	}
 	wg.Wait()
 
@@ -203,7 +206,7 @@ func TestEnd(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &sessiontest.Broker{}
 			m := newManager(t, b, Config{Timeout: tt.timeout, ExitWait: 10 * time.Millisecond})
-			s, err := m.Create(context.Background())
+			s, err := m.Create(context.Background(), CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,7 +245,7 @@ func TestDeleteUnknown(t *testing.T) {
 func TestCreateAfterClose(t *testing.T) {
 	m := newManager(t, &sessiontest.Broker{}, Config{})
 	m.Close(context.Background())
-	if _, err := m.Create(context.Background()); !errors.Is(err, ErrClosed) {
+	if _, err := m.Create(context.Background(), CreateOptions{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("got %v, want ErrClosed", err)
 	}
 }

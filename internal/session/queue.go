@@ -59,6 +59,7 @@ func (m *Manager) BrokerStarted(st *brokerclient.Status) {
 	defer m.mu.Unlock()
 
 	m.setLimitsLocked(int(st.PoolSize))
+	m.version, m.agent = nil, "" // a new broker may run a new browser
 }
 
 // setLimitsLocked derives the limit and the queue size from the config

@@ -21,7 +21,7 @@ type result struct {
 func createAsync(m *Manager, ctx context.Context) <-chan result {
 	ch := make(chan result, 1)
 	go func() {
-		s, err := m.Create(ctx)
+		s, err := m.Create(ctx, CreateOptions{})
 		ch <- result{s, err}
 	}()
 	return ch
@@ -46,7 +46,7 @@ func waitWaiting(t *testing.T, m *Manager, want int) {
 func TestQueueGetsFreedSlot(t *testing.T) {
 	b := &sessiontest.Broker{}
 	m := newManager(t, b, Config{QueueSize: 2, QueueTimeout: 5 * time.Second})
-	first, err := m.Create(context.Background())
+	first, err := m.Create(context.Background(), CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestQueueRefusals(t *testing.T) {
 			b := &sessiontest.Broker{}
 			timeout := cmpOr(tt.timeout, 5*time.Second)
 			m := newManager(t, b, Config{QueueSize: tt.queue, QueueTimeout: timeout})
-			if _, err := m.Create(context.Background()); err != nil {
+			if _, err := m.Create(context.Background(), CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			for i := range tt.queued {
@@ -172,7 +172,7 @@ func TestLimitsFromPool(t *testing.T) {
 
 func TestRaisedLimitLetsQueueIn(t *testing.T) {
 	m := newManager(t, &sessiontest.Broker{}, Config{QueueSize: 1, QueueTimeout: 5 * time.Second})
-	if _, err := m.Create(context.Background()); err != nil {
+	if _, err := m.Create(context.Background(), CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ch := createAsync(m, context.Background())
@@ -189,7 +189,7 @@ func TestEvictOldestOfMany(t *testing.T) {
 	m := newManager(t, b, Config{MaxSessions: 2, Evict: true})
 	var ids []string
 	for range 3 {
-		s, err := m.Create(context.Background())
+		s, err := m.Create(context.Background(), CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

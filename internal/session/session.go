@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"duochrome/internal/brokerclient"
+	"duochrome/internal/browseropts"
 	"duochrome/internal/cdp"
 	"duochrome/internal/fdpass"
 )
@@ -43,6 +44,15 @@ type Session struct {
 
 	// Info is what the broker said about the browser it started.
 	Info brokerclient.SessionInfo
+
+	// Options are the browser options the client asked for, and Launch
+	// what the broker was given for them.
+	Options browseropts.Options
+	Launch  brokerclient.LaunchOptions
+
+	// Connect is set for a connect-mode session, which lives as long as
+	// its one client's connection.
+	Connect bool
 
 	mgr    *Manager
 	log    hclog.Logger
@@ -83,6 +93,14 @@ func (s *Session) Done() <-chan struct{} {
 	return s.done
 }
 
+// Mode is how the session was made: "connect" or "rest".
+func (s *Session) Mode() string {
+	if s.Connect {
+		return "connect"
+	}
+	return "rest"
+}
+
 // Logger returns the session's logger, which names it by an id prefix.
 func (s *Session) Logger() hclog.Logger {
 	return s.log
@@ -115,9 +133,10 @@ func (s *Session) Reserve() (*Attachment, error) {
 
 // Attachment is a claim on a session's client slot.
 type Attachment struct {
-	s        *Session
-	attached bool // Attach was called; only touched with s.mu held
-	released bool // only touched with s.mu held
+	s            *Session
+	endOnRelease bool // connect mode: Release ends the session
+	attached     bool // Attach was called; only touched with s.mu held
+	released     bool // only touched with s.mu held
 }
 
 // Attach starts delivering the browser's messages to c. If the session
@@ -144,8 +163,9 @@ func (a *Attachment) CopyMessage(r io.Reader) error {
 
 // Release detaches the client and frees the slot. Messages that arrive
 // while no client is attached are dropped. A client that had attached
-// ends the session as it leaves if the Manager's EndOnDetach is set;
-// otherwise the idle timeout starts again. Release is idempotent.
+// ends the session as it leaves if the Manager's EndOnDetach is set, and
+// a connect-mode Attachment always does; otherwise the idle timeout
+// starts again. Release is idempotent.
 func (a *Attachment) Release() {
 	s := a.s
 	s.mu.Lock()
@@ -157,7 +177,7 @@ func (a *Attachment) Release() {
 	s.reserved = false
 	s.client.Store(nil)
 
-	endNow := a.attached && !s.ended && s.mgr.cfg.EndOnDetach
+	endNow := !s.ended && (a.endOnRelease || a.attached && s.mgr.cfg.EndOnDetach)
 	if !endNow {
 		s.armIdleLocked()
 	}

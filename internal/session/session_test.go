@@ -13,7 +13,7 @@ import (
 func TestAttach(t *testing.T) {
 	b := &sessiontest.Broker{}
 	m := newManager(t, b, Config{})
-	s, err := m.Create(context.Background())
+	s, err := m.Create(context.Background(), CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestAttach(t *testing.T) {
 func TestAttachAfterEndClosesClient(t *testing.T) {
 	b := &sessiontest.Broker{}
 	m := newManager(t, b, Config{})
-	s, err := m.Create(context.Background())
+	s, err := m.Create(context.Background(), CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,10 +45,11 @@ type Broker struct {
 	// Sandbox is reported in every launched browser's SessionInfo.
 	Sandbox bool
 
-	mu       sync.Mutex // guards browsers, killed and launched
+	mu       sync.Mutex // guards browsers, killed, launched and options
 	browsers map[string]*Browser
 	killed   []string
 	launched int
+	options  []brokerclient.LaunchOptions
 }
 
 // Browser is one fake browser.
@@ -73,8 +74,11 @@ const (
 	FirstPID = 4000
 )
 
-// Launch starts a fake browser for id.
-func (f *Broker) Launch(_ context.Context, id string) (*fdpass.Pipes, brokerclient.SessionInfo, error) {
+// Launch starts a fake browser for id and records o.
+func (f *Broker) Launch(_ context.Context, id string, o brokerclient.LaunchOptions) (*fdpass.Pipes, brokerclient.SessionInfo, error) {
+	f.mu.Lock()
+	f.options = append(f.options, o)
+	f.mu.Unlock()
 	if f.LaunchErr != nil {
 		return nil, brokerclient.SessionInfo{}, f.LaunchErr
 	}
@@ -138,6 +142,13 @@ func (f *Broker) Killed() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.killed...)
+}
+
+// Options returns the options of every Launch so far, in order.
+func (f *Broker) Options() []brokerclient.LaunchOptions {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]brokerclient.LaunchOptions(nil), f.options...)
 }
 
 // Browser returns the fake browser of id, or nil.

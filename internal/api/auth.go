@@ -1,0 +1,83 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// tokenParam is the query parameter that carries the token where a
+// header cannot.
+const tokenParam = "token"
+
+// token is the frontend's bearer token, kept as its SHA-256 so that
+// comparing takes the same time whatever the length of a guess.
+type token struct {
+	sum [sha256.Size]byte
+}
+
+func newToken(t string) *token {
+	if t == "" {
+		return nil
+	}
+	return &token{sum: sha256.Sum256([]byte(t))}
+}
+
+// matches compares in constant time.
+func (t *token) matches(guess string) bool {
+	sum := sha256.Sum256([]byte(guess))
+	return subtle.ConstantTimeCompare(t.sum[:], sum[:]) == 1
+}
+
+// Where a route accepts the token.
+type tokenPlaces int
+
+const (
+	headerOnly tokenPlaces = iota // Authorization: Bearer <token>
+	orQuery                       // or ?token=<token>
+)
+
+// auth lets a request through to next if it carries the token, or if
+// there is no token; otherwise it answers 401.
+func (s *server) auth(places tokenPlaces, next http.Handler) http.Handler {
+	if s.token == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if msg := s.token.check(r, places); msg != "" {
+			s.log.Warn("unauthorized request", "method", r.Method, "route", r.Pattern,
+				"remote_addr", r.RemoteAddr, "problem", msg)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="duochrome"`)
+			writeError(w, http.StatusUnauthorized, msg)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// check returns why r is not authorized, or "" if it is. A header, when
+// there is one, decides: a wrong header is not rescued by the query.
+func (t *token) check(r *http.Request, places tokenPlaces) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, given, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return "unsupported Authorization scheme: want Bearer"
+		}
+		if !t.matches(strings.TrimSpace(given)) {
+			return "wrong token"
+		}
+		return ""
+	}
+
+	if places == orQuery && r.URL.Query().Has(tokenParam) {
+		if !t.matches(r.URL.Query().Get(tokenParam)) {
+			return "wrong token"
+		}
+		return ""
+	}
+	if places == orQuery {
+		return "missing token: send Authorization: Bearer <token> or add ?token=<token>"
+	}
+	return "missing token: send Authorization: Bearer <token>"
+}
