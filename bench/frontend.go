@@ -173,6 +173,49 @@ func (f *frontend) delete(id string) error {
 	return nil
 }
 
+// connectOnce opens a connect-mode session, times it until the first CDP
+// reply, closes it, and waits until the frontend has ended it, so that the
+// next measurement starts on a quiet machine.
+func (f *frontend) connectOnce() (time.Duration, error) {
+	start := time.Now()
+	c, err := attach("ws://" + f.addr + "/connect")
+	if err != nil {
+		return 0, err
+	}
+	c.setDeadline(time.Now().Add(startTimeout))
+	if err := c.send([]byte(`{"id":1,"method":"Browser.getVersion"}`)); err != nil {
+		c.close()
+		return 0, fmt.Errorf("connect mode: send: %w", err)
+	}
+	if _, err := c.receive(); err != nil {
+		c.close()
+		return 0, fmt.Errorf("connect mode: first reply: %w", err)
+	}
+	took := time.Since(start)
+	c.close()
+	return took, f.waitNoSessions()
+}
+
+// waitNoSessions polls GET /sessions until it is empty.
+func (f *frontend) waitNoSessions() error {
+	deadline := time.Now().Add(startTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		resp, err := f.client.Get("http://" + f.addr + "/sessions")
+		if err != nil {
+			return fmt.Errorf("list sessions: %w", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(bytes.TrimSpace(body)) == "[]" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sessions still listed after %v: %s", startTimeout, body)
+		}
+		time.Sleep(delay)
+	}
+}
+
 // attach opens the session's WebSocket.
 func attach(url string) (*wsConn, error) {
 	conn, _, err := websocket.DefaultDialer.Dial(url, nil)

@@ -168,6 +168,11 @@ func measure(r *results, f *frontend, o options, dataDir string) error {
 	}
 	r.uid = uid
 	r.sandbox = !slices.Contains(argv, "--no-sandbox")
+
+	// Floor browsers run as uids just past the pool, never as a pool uid:
+	// ending a session kills every process of its uid, a floor browser
+	// that shared it included.
+	uid = floorUID(o, 0)
 	b, _, err := launchFloor(spec, uid, nextSeq())
 	if err != nil {
 		return fmt.Errorf("first floor browser: %w", err)
@@ -217,6 +222,11 @@ func measure(r *results, f *frontend, o options, dataDir string) error {
 	return err
 }
 
+// floorUID is the uid of floor browser n: past the broker's pool.
+func floorUID(o options, n int) uint32 {
+	return o.firstUID + uint32(o.concurrency) + uint32(n)
+}
+
 // cycleRounds is how many turns the floor and duochrome take at the
 // cycles, so that a busy moment on the machine does not fall on one only.
 const cycleRounds = 4
@@ -226,7 +236,7 @@ func measureCycles(f *frontend, spec browserSpec, o options, concurrency int) (c
 	d := o.cycleTime / cycleRounds
 	for i := range cycleRounds {
 		floor := func() error {
-			c, err := runCycles(concurrency, d, floorCycle(spec, o.firstUID))
+			c, err := runCycles(concurrency, d, floorCycle(spec, floorUID(o, 0)))
 			p.floor.add(c)
 			return err
 		}

@@ -38,12 +38,13 @@ type launches struct {
 	floor     samples // fork to the first CDP reply, the benchmark's own spawn
 	floorKill samples // SIGKILL to every process reaped and files removed
 	create    samples // POST /sessions to its 200
+	connect   samples // WebSocket to /connect until the first CDP reply
 	delete    samples // DELETE /sessions/{id} to its 200
 }
 
-// measureLaunches alternates a floor launch with a session's create and
-// delete, n times each, swapping which goes first on every round so that
-// neither always runs on a warmer machine.
+// measureLaunches takes turns between a floor launch, a session's create
+// and delete, and a connect-mode session, n times each, rotating which
+// goes first on every round so that none always runs on a warmer machine.
 func measureLaunches(f *frontend, spec browserSpec, uid uint32, n int) (*launches, error) {
 	l := &launches{}
 	floor := func() error {
@@ -76,16 +77,22 @@ func measureLaunches(f *frontend, spec browserSpec, uid uint32, n int) (*launche
 		return nil
 	}
 
+	connect := func() error {
+		d, err := f.connectOnce()
+		if err != nil {
+			return err
+		}
+		l.connect = append(l.connect, d)
+		return nil
+	}
+
+	// Each round runs all three, in an order that rotates.
+	steps := []func() error{floor, session, connect}
 	for i := range n {
-		first, second := floor, session
-		if i%2 == 1 {
-			first, second = session, floor
-		}
-		if err := first(); err != nil {
-			return nil, err
-		}
-		if err := second(); err != nil {
-			return nil, err
+		for j := range steps {
+			if err := steps[(i+j)%len(steps)](); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return l, nil

@@ -95,7 +95,10 @@ func (r *results) printLatency(w io.Writer) {
 		len(l.create), ms(l.create.p50()), ms(l.create.p95()),
 		ratio(l.create.p50(), floor50), ratio(l.create.p95(), floor95),
 		ms(want), verdict(l.create.p50() <= want))
-	fmt.Fprintf(w, "| connect mode → first CDP reply | – | – | – | – | – | ≤ 1.15 × floor + 5 ms | not built yet |\n")
+	fmt.Fprintf(w, "| connect mode: WebSocket to `/connect` → first CDP reply | %d | %s | %s | %s | %s | ≤ 1.15 × floor + 5 ms = %s | %s |\n",
+		len(l.connect), ms(l.connect.p50()), ms(l.connect.p95()),
+		ratio(l.connect.p50(), floor50), ratio(l.connect.p95(), floor95),
+		ms(want), verdict(l.connect.p50() <= want))
 	fmt.Fprintf(w, "| floor: SIGKILL → every process reaped, files removed | %d | %s | %s | | | | |\n",
 		len(l.floorKill), ms(l.floorKill.p50()), ms(l.floorKill.p95()))
 	fmt.Fprintf(w, "| `DELETE /sessions/{id}` → 200 (browser gone; ratios to the floor kill) | %d | %s | %s | %s | %s | none | |\n\n",
