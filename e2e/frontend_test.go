@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sync"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -171,8 +170,11 @@ func (f *frontend) waitNoBrowsers(t *testing.T) {
 // directory per session, in its start-up line.
 var dataDirLog = regexp.MustCompile(`data_dir=(\S+)`)
 
-// waitNoSessionDir polls until the session's directory is gone: the
-// broker removes a session's files when the session ends.
+// waitNoSessionDir polls, once session id has ended and no other session
+// runs, until the broker's data directory is empty: the broker removes a
+// session's files when it ends. Session directories are named by a handle
+// of the broker's own, never by the id, which would put the id in every
+// browser's argv for any local user to read; no name may contain it.
 func (f *frontend) waitNoSessionDir(t *testing.T, id string) {
 	t.Helper()
 	m := dataDirLog.FindStringSubmatch(f.logs.String())
@@ -180,10 +182,16 @@ func (f *frontend) waitNoSessionDir(t *testing.T, id string) {
 		t.Errorf("no data_dir= in the frontend's log: cannot check that session %s's files are gone", id)
 		return
 	}
-	dir := filepath.Join(m[1], id)
-	poll(t, endTimeout, dir+" removed", func() (bool, string) {
-		_, err := os.Lstat(dir)
-		return errors.Is(err, fs.ErrNotExist), fmt.Sprintf("lstat: %v", err)
+	poll(t, endTimeout, m[1]+" empty", func() (bool, string) {
+		ents, err := os.ReadDir(m[1])
+		var names []string
+		for _, e := range ents {
+			if strings.Contains(e.Name(), id) {
+				t.Fatalf("a session directory is named by the session id: %s", e.Name())
+			}
+			names = append(names, e.Name())
+		}
+		return err == nil && len(ents) == 0, fmt.Sprintf("%v %v", names, err)
 	})
 }
 

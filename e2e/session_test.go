@@ -70,6 +70,13 @@ func TestSessionEndToEnd(t *testing.T) {
 	ps := takeSnapshot().ours(f.since, brokerPID)
 	checkConfined(t, ps, l.pool, 1)
 	checkSandboxed(t, ps)
+	// Any local user can read argv: the id, a bearer credential, must
+	// not be in any browser's.
+	for _, p := range ps {
+		if strings.Contains(p.cmdline, s.ID) {
+			t.Errorf("pid %d has the session id in its argv: %s", p.pid, p.cmdline)
+		}
+	}
 
 	cancelTab()
 	cancelAlloc()

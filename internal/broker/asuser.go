@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -63,8 +65,20 @@ type sessionDirs struct {
 	Tmp     string // TMPDIR
 }
 
-func newSessionDirs(dataDir, id string) sessionDirs {
-	root := filepath.Join(dataDir, id)
+// newSessionDirs names a new session's directories by a random handle of
+// their own. They appear in the browser's argv, which any local user can
+// read in /proc, so they must never carry the session id: that id is the
+// credential that controls the session.
+func newSessionDirs(dataDir string) (sessionDirs, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return sessionDirs{}, fmt.Errorf("name session directory: %w", err)
+	}
+	return sessionDirsAt(filepath.Join(dataDir, "s-"+hex.EncodeToString(b[:]))), nil
+}
+
+// sessionDirsAt returns the directories of a session rooted at root.
+func sessionDirsAt(root string) sessionDirs {
 	return sessionDirs{Root: root, Profile: filepath.Join(root, "profile"), Tmp: filepath.Join(root, "tmp")}
 }
 

@@ -36,7 +36,10 @@ func sharedTempDir(t *testing.T, mode os.FileMode) string {
 func TestAsUser(t *testing.T) {
 	requireRoot(t)
 	base := sharedTempDir(t, dataDirMode.Perm()|os.ModeSticky)
-	dirs := newSessionDirs(base, "0123456789abcdef0123456789abcdef")
+	dirs, err := newSessionDirs(base)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if err := dirs.create(policy.Nobody, policy.Nobody); err != nil {
 		t.Fatalf("create: %v", err)
@@ -87,7 +90,7 @@ func TestAsUserCannotRemoveOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dirs := newSessionDirs(base, "fedcba9876543210fedcba9876543210")
+	dirs := sessionDirsAt(filepath.Join(base, "s-two"))
 	if err := dirs.create(policy.Nobody, policy.Nobody); err != nil {
 		t.Fatal(err)
 	}

@@ -180,12 +180,16 @@ func (s *Server) claim(req *pb.LaunchRequest) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	dirs, err := newSessionDirs(s.policy.DataDir)
+	if err != nil {
+		return nil, err
+	}
 
 	sess := &session{
 		id:      req.SessionId,
 		uid:     uid,
 		gid:     uid,
-		dirs:    newSessionDirs(s.policy.DataDir, req.SessionId),
+		dirs:    dirs,
 		started: time.Now(),
 		sandbox: s.diagnosis.Sandbox,
 		log:     s.log.With("session", req.SessionId[:8], "uid", uid),

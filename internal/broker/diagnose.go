@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -120,7 +119,10 @@ func (d *Diagnosis) ProbeBrowser(p *policy.Policy) {
 // Chromium refuses to start without a working sandbox.
 func probeSandbox(p *policy.Policy) error {
 	uid := p.Pool.FirstUID
-	dirs := newSessionDirs(p.DataDir, "sandbox-probe-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	dirs, err := newSessionDirs(p.DataDir)
+	if err != nil {
+		return err
+	}
 	if err := dirs.create(uid, uid); err != nil {
 		return err
 	}

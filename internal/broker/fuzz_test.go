@@ -40,7 +40,7 @@ func FuzzLaunchRequest(f *testing.F) {
 		if !sessionIDPattern.MatchString(req.SessionId) {
 			t.Fatalf("accepted session id %q", req.SessionId)
 		}
-		dirs := newSessionDirs("/data", req.SessionId)
+		dirs := sessionDirsAt("/data/s-0123")
 		args := browserArgs(dirs, req, true)
 		fixed := len(fixedArgs) + 1 // and --user-data-dir
 		for i, a := range args[fixed:] {

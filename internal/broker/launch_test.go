@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -89,6 +90,11 @@ func TestLaunchKill(t *testing.T) {
 	if pipes.ID != testID {
 		t.Fatalf("got pipes for %q, want %q", pipes.ID, testID)
 	}
+	// Any local user can read a process's argv: the session id, which
+	// controls the session, must not be in it.
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", info.Pid)); bytes.Contains(cmdline, []byte(testID)) {
+		t.Fatalf("browser argv contains the session id: %q", cmdline)
+	}
 	reply := roundTrip(t, pipes, `{"id":1,"method":"Browser.getVersion"}`)
 	if !strings.Contains(reply, `"product":"HeadlessChrome/`) {
 		t.Fatalf("got reply %s, want a Browser.getVersion result", reply)
@@ -115,8 +121,8 @@ func TestLaunchKill(t *testing.T) {
 	if err := syscall.Kill(-int(info.Pid), 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("process group %d after Kill: got %v, want ESRCH", info.Pid, err)
 	}
-	if _, err := os.Stat(s.policy.DataDir + "/" + testID); !os.IsNotExist(err) {
-		t.Fatalf("session directory after Kill: got %v, want it gone", err)
+	if ents, err := os.ReadDir(s.policy.DataDir); err != nil || len(ents) != 0 {
+		t.Fatalf("data directory after Kill: got %v, %v; want it empty", ents, err)
 	}
 	select {
 	case exit := <-s.exits:

@@ -99,7 +99,7 @@ func sweepDirs(p *policy.Policy, log hclog.Logger) {
 			log.Warn("sweep: leaving an entry the pool does not own", "path", path, "uid", uid)
 			continue
 		}
-		if err := (sessionDirs{Root: path}).remove(uid, uid); err != nil {
+		if err := sessionDirsAt(path).remove(uid, uid); err != nil {
 			log.Error("sweep: remove session directory", "path", path, "error", err)
 			continue
 		}
