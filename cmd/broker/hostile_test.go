@@ -155,7 +155,7 @@ var hostileEnv = []string{
 
 // startBroker starts the capable broker as a go-plugin plugin, with the
 // test playing a compromised frontend that speaks its protocol directly.
-func startBroker(t *testing.T, broker string, uid, gid uint32) (pb.BrokerClient, *os.File, string) {
+func startBroker(t *testing.T, broker string, uid, gid uint32, extra ...*os.File) (pb.BrokerClient, *os.File, string) {
 	t.Helper()
 	local, remote, err := fdpass.Socketpair()
 	if err != nil {
@@ -165,7 +165,7 @@ func startBroker(t *testing.T, broker string, uid, gid uint32) (pb.BrokerClient,
 
 	cmd := exec.Command(broker)
 	cmd.Env = hostileEnv
-	cmd.ExtraFiles = []*os.File{remote}
+	cmd.ExtraFiles = append([]*os.File{remote}, extra...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{gid}}}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  pb.Handshake,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -253,5 +254,40 @@ func killBroker(t *testing.T, uid uint32) {
 			t.Fatalf("broker processes of uid %d still alive", uid)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestNoInheritedDescriptors starts the broker with extra descriptors open
+// without close-on-exec, as a compromised frontend or a careless runtime
+// might: none of them may reach a browser.
+func TestNoInheritedDescriptors(t *testing.T) {
+	policy := `{"browser_path": "$DIR/browser", "sandbox": "off", "pool": {"first_uid": 20400, "size": 1}}`
+	broker, uid, gid := installBrokerWith(t, policy, map[string]string{"browser": escapingBrowser})
+	secret, err := os.Open("/etc/shadow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer secret.Close()
+	b, sock, _ := startBroker(t, broker, uid, gid, secret, secret)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	resp, err := b.Launch(ctx, &pb.LaunchRequest{SessionId: strings.Repeat("d", 32)})
+	if err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	closePipes(t, sock)
+	waitForProcess(t, 20400, "sleep 302")
+
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", resp.Session.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		n, _ := strconv.Atoi(fd.Name())
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", resp.Session.Pid, n))
+		if n > 4 || target == "/etc/shadow" {
+			t.Errorf("browser holds fd %d -> %s; want only 0-2 and its CDP pipes at 3 and 4", n, target)
+		}
 	}
 }

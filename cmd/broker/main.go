@@ -29,6 +29,13 @@ import (
 )
 
 func main() {
+	// Descriptors inherited beyond the standard three and the socketpair
+	// would pass through every exec to the browsers: mark them all
+	// close-on-exec before anything else runs.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fmt.Fprintf(os.Stderr, "broker: mark inherited descriptors close-on-exec: %v\n", err)
+		os.Exit(1)
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

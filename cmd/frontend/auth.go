@@ -36,8 +36,10 @@ func loadToken(o options) (string, error) {
 
 // errExposed refuses to serve a non-loopback address without a token.
 var errExposed = errors.New("refusing to listen on an address other than loopback without a " +
-	"token: anyone who reaches it could drive every browser; set --token-file (or " +
-	"DUOCHROME_TOKEN), or pass --insecure-no-token if something in front authenticates")
+	"token: anyone who reaches it could drive every browser; give a token of at least 16 " +
+	"characters (openssl rand -hex 32) in a file named by --token-file or DUOCHROME_TOKEN_FILE " +
+	"(such as a mounted secret), or in DUOCHROME_TOKEN; or pass --insecure-no-token if " +
+	"something in front authenticates")
 
 // checkExposure decides, from the address actually bound, whether the
 // frontend may serve without a token, and says how it is protected.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"duochrome/internal/api"
 	"duochrome/internal/session"
 )
 
@@ -31,6 +32,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the bearer token (surrounding whitespace ignored)")
 	fs.BoolVar(&o.insecureNoToken, "insecure-no-token", false,
 		"allow an address other than loopback without a token: anyone who reaches it controls every browser")
+	fs.StringVar(&o.publicURL, "public-url", "", "where clients reach this process "+
+		"(ws://, wss://, http:// or https://, host[:port], optional path prefix): the base of the "+
+		"WebSocket URL that POST /sessions returns; empty: the host each request came to")
 	fs.BoolVar(&o.keepHeadlessUA, "keep-headless-ua", false,
 		`keep "HeadlessChrome" in the default user agent instead of presenting as Chrome`)
 	fs.StringVar(&o.broker, "broker", "", "broker executable (empty: broker next to this executable)")
@@ -146,6 +150,11 @@ func checkFlags(fs *flag.FlagSet, o *options) error {
 	case o.token != "" && o.tokenFile != "":
 		return errors.New("--token and --token-file (or DUOCHROME_TOKEN and DUOCHROME_TOKEN_FILE) " +
 			"exclude each other: give one")
+	}
+	if o.publicURL != "" {
+		if _, err := api.ParsePublicURL(o.publicURL); err != nil {
+			return fmt.Errorf("--public-url (or DUOCHROME_PUBLIC_URL): %w", err)
+		}
 	}
 	if !given["queue-size"] {
 		o.queueSize = -1 // twice the limit, once the limit is known

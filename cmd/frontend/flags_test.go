@@ -62,6 +62,18 @@ func TestEnv(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "public url from env",
+			env:  map[string]string{"DUOCHROME_PUBLIC_URL": "ws://10.1.2.3:8080"},
+			check: func(t *testing.T, o options) {
+				if o.publicURL != "ws://10.1.2.3:8080" {
+					t.Errorf("got public url %q, want the environment's", o.publicURL)
+				}
+			},
+		},
+		{name: "public url with query", args: []string{"--public-url", "ws://h/?token=x"}, wantErr: "--public-url"},
+		{name: "public url bad scheme", env: map[string]string{"DUOCHROME_PUBLIC_URL": "ftp://h"},
+			wantErr: "invalid public URL"},
 		{name: "bad env value", env: map[string]string{"DUOCHROME_MAX_SESSIONS": "many"}, wantErr: "DUOCHROME_MAX_SESSIONS"},
 		{name: "token and file", env: map[string]string{"DUOCHROME_TOKEN": "x", "DUOCHROME_TOKEN_FILE": "/f"}, wantErr: "exclude each other"},
 	}

@@ -15,10 +15,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"duochrome/internal/api"
 	"duochrome/internal/brokerclient"
@@ -38,6 +40,7 @@ type options struct {
 	token           string
 	tokenFile       string
 	insecureNoToken bool
+	publicURL       string // "": the request's host
 	keepHeadlessUA  bool
 	broker          string
 	sessionTimeout  time.Duration
@@ -54,6 +57,12 @@ type options struct {
 }
 
 func main() {
+	// A descriptor this process inherited would otherwise pass on to the
+	// broker, and from there to every browser.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fmt.Fprintln(os.Stderr, "frontend: mark inherited descriptors close-on-exec:", err)
+		os.Exit(1)
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "frontend:", err)
 		os.Exit(1)
@@ -73,6 +82,10 @@ func run() error {
 		return err
 	}
 	token, err := loadToken(opts)
+	if err != nil {
+		return err
+	}
+	public, err := publicURL(opts, log)
 	if err != nil {
 		return err
 	}
@@ -123,16 +136,32 @@ func run() error {
 
 	srv := &http.Server{
 		Handler: api.New(api.Config{
-			Sessions: sessions,
-			Broker:   broker,
-			Logger:   log.Named("api"),
-			Token:    token,
-			Metrics:  met,
+			Sessions:  sessions,
+			Broker:    broker,
+			Logger:    log.Named("api"),
+			Token:     token,
+			Metrics:   met,
+			PublicURL: public,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	return serve(srv, ln, sessions, broker, opts.shutdownGrace, log)
+}
+
+// publicURL parses --public-url, which parseFlags has checked already,
+// and logs where session URLs will point.
+func publicURL(o options, log hclog.Logger) (*url.URL, error) {
+	if o.publicURL == "" {
+		log.Info("session URLs: the host each request came to")
+		return nil, nil
+	}
+	u, err := api.ParsePublicURL(o.publicURL)
+	if err != nil {
+		return nil, fmt.Errorf("--public-url: %w", err)
+	}
+	log.Info("session URLs: the public URL", "public_url", u.String())
+	return u, nil
 }
 
 // refuseRoot stops the frontend from running as root: it faces the
