@@ -56,11 +56,11 @@ type session struct {
 	started time.Time
 	sandbox bool
 	log     hclog.Logger
-	cmd     *exec.Cmd
-	pid     int
+	cmd     *exec.Cmd     // set by startBrowser before pid is published
 	done    chan struct{} // closed once the session is gone and exit is set
 
 	// Guarded by Server.mu.
+	pid     int  // the browser's, set once when it has started; 0 before
 	reaping bool // the browser has exited; its pid may be reaped at any time
 	killed  bool
 	exit    *pb.SessionExit
@@ -118,7 +118,11 @@ func (s *Server) Launch(ctx context.Context, req *pb.LaunchRequest) (*pb.LaunchR
 	if err != nil {
 		return nil, s.refuse("launch", codeOf(err), err)
 	}
-	info, err := s.launch(sess, req)
+	info, err := s.launch(ctx, sess, req)
+	if errors.Is(err, ErrCancelled) {
+		sess.log.Info("launch cancelled", "error", err)
+		return nil, status.Error(codes.Canceled, err.Error())
+	}
 	if err != nil {
 		sess.log.Error("launch failed", "error", err)
 		return nil, status.Error(codes.Internal, err.Error())
@@ -225,12 +229,14 @@ func (s *Server) pickUIDLocked(want *uint32) (uint32, error) {
 	return 0, fmt.Errorf("%w (%d uids, all busy)", ErrPoolBusy, pool.Size)
 }
 
-// release forgets a session whose launch failed before the browser ran.
+// release forgets a session whose launch failed before the browser ran,
+// and lets a Kill that was waiting for it return.
 func (s *Server) release(sess *session) {
 	s.mu.Lock()
 	delete(s.sessions, sess.id)
 	delete(s.busy, sess.uid)
 	s.mu.Unlock()
+	close(sess.done)
 }
 
 // Kill implements the Kill call. Only a session of this broker can be

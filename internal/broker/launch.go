@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +13,7 @@ import (
 // launch runs the steps of a launch after the session is claimed. On
 // failure it undoes every step it took, so a refused or failed launch
 // leaves no process, file or busy uid behind.
-func (s *Server) launch(sess *session, req *pb.LaunchRequest) (*pb.SessionInfo, error) {
+func (s *Server) launch(ctx context.Context, sess *session, req *pb.LaunchRequest) (*pb.SessionInfo, error) {
 	if err := sess.dirs.create(sess.uid, sess.gid); err != nil {
 		s.release(sess)
 		return nil, err
@@ -33,13 +35,21 @@ func (s *Server) launch(sess *session, req *pb.LaunchRequest) (*pb.SessionInfo, 
 	}
 
 	// From here on the watcher owns the session's end: it reaps the
-	// browser, removes the files and releases the uid.
+	// browser, removes the files and releases the uid. The pid is
+	// published and the watcher counted under the lock, so that a Kill
+	// or a Stop that came while the browser was starting is seen here.
 	s.mu.Lock()
+	sess.pid = sess.cmd.Process.Pid
 	info := sess.info()
-	s.mu.Unlock()
 	s.exitWatcher.Add(1)
+	cancelled := sess.killed || s.stoppingLocked() || ctx.Err() != nil
+	s.mu.Unlock()
 	go s.watch(sess)
 
+	if cancelled {
+		s.abort(sess)
+		return nil, fmt.Errorf("session %s: %w", sess.id[:8], ErrCancelled)
+	}
 	if err := verifyBrowser(sess.pid, sess.uid, sess.gid); err != nil {
 		s.abort(sess)
 		return nil, fmt.Errorf("session %s: %w", sess.id[:8], err)
@@ -53,6 +63,20 @@ func (s *Server) launch(sess *session, req *pb.LaunchRequest) (*pb.SessionInfo, 
 
 	sess.log.Info("session started", "pid", sess.pid)
 	return info, nil
+}
+
+// ErrCancelled reports a launch that a Kill, a Stop or the caller's
+// cancellation overtook while the browser was starting.
+var ErrCancelled = errors.New("launch cancelled")
+
+// stoppingLocked reports whether Stop has begun.
+func (s *Server) stoppingLocked() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // abort kills a session whose browser started but which cannot be handed

@@ -215,3 +215,51 @@ func roundTrip(t *testing.T, p *fdpass.Pipes, msg string) string {
 		}
 	}
 }
+
+// TestKillDuringLaunch sends a Kill while the browser is still starting,
+// as a frontend does when its Launch call is cancelled: the launch must
+// give up, the Kill return, and nothing of the session remain.
+func TestKillDuringLaunch(t *testing.T) {
+	s, _ := newTestServer(t)
+	ctx := context.Background()
+	req := &pb.LaunchRequest{SessionId: testID}
+	sess, err := s.claim(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	killed := make(chan error, 1)
+	go func() {
+		_, err := s.Kill(ctx, &pb.KillRequest{SessionId: testID})
+		killed <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		seen := sess.killed
+		s.mu.Unlock()
+		if seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Kill never reached the session")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	if _, err := s.launch(ctx, sess, req); !errors.Is(err, ErrCancelled) {
+		t.Fatalf("launch after a Kill: got %v, want ErrCancelled", err)
+	}
+	if err := <-killed; err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	s.mu.Lock()
+	left := len(s.sessions) + len(s.busy)
+	s.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("after the cancelled launch: %d sessions or busy uids, want 0", left)
+	}
+	if ents, _ := os.ReadDir(s.policy.DataDir); len(ents) != 0 {
+		t.Fatalf("data directory after the cancelled launch: %v, want empty", ents)
+	}
+}

@@ -125,7 +125,7 @@ func dropTo(uid, gid uint32) *syscall.SysProcAttr {
 }
 
 // startBrowser starts the session's browser and returns once it runs the
-// browser binary as uid. Its stderr is logged at debug level.
+// browser binary as uid. The caller publishes its pid. Its stderr is logged at debug level.
 func (s *Server) startBrowser(sess *session, pipes *cdpPipes, req *pb.LaunchRequest) error {
 	cmd := exec.Command(s.policy.BrowserPath, browserArgs(sess.dirs, req, sess.sandbox)...)
 	cmd.Env = browserEnv(sess.dirs, req.GetOptions())
@@ -141,7 +141,6 @@ func (s *Server) startBrowser(sess *session, pipes *cdpPipes, req *pb.LaunchRequ
 		return fmt.Errorf("start browser: %w", err)
 	}
 	sess.cmd = cmd
-	sess.pid = cmd.Process.Pid
 	go logLines(stderr, sess.log.Named("chromium"))
 	return nil
 }
