@@ -16,6 +16,7 @@ func check() int {
 		fmt.Fprintf(os.Stderr, "broker: %v\n", err)
 		return 1
 	}
+	diag.ProbeBrowser(pol)
 	st := diag.Start
 	fmt.Printf("uid %d gid %d\n", st.Uid[0], st.Gid[0])
 	fmt.Printf("capabilities at start: permitted %s; effective %s; bounding %s\n",

@@ -74,7 +74,9 @@ func refuseRoot() error {
 
 // setup is the order-sensitive start shared by serve and check: refuse
 // root, judge the credentials as found, narrow them, set no_new_privs,
-// load the policy, prepare the data directory and probe the browser.
+// load the policy and prepare the data directory. The caller then probes
+// the browser (serve sweeps first; check, which must not end anything,
+// does not).
 // Covered by the end-to-end and privilege tests.
 func setup() (*policy.Policy, *broker.Diagnosis, error) {
 	if err := refuseRoot(); err != nil {
@@ -114,7 +116,6 @@ func setup() (*policy.Policy, *broker.Diagnosis, error) {
 	if err := broker.PrepareDataDir(pol.DataDir, uint32(os.Getuid())); err != nil {
 		return nil, nil, err
 	}
-	diag.ProbeBrowser(pol)
 	return pol, diag, nil
 }
 
@@ -132,7 +133,10 @@ func serve(log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Sweep before probing: a process left by a previous broker could
+	// otherwise make the sandbox probe fail.
 	broker.Sweep(pol, log)
+	diag.ProbeBrowser(pol)
 	if err := broker.CheckDataDirParents(pol.DataDir); err != nil {
 		log.Warn("data directory can be swapped by a session", "error", err)
 	}

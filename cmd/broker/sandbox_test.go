@@ -42,9 +42,26 @@ func TestSandboxProbe(t *testing.T) {
 				env = append(env, e)
 			}
 			out, code := runCommandEnv(t, argv, env)
+			t.Logf("broker check said:\n%s", out)
 			if code != tt.wantCode || !strings.Contains(out, tt.wantSays) {
 				t.Fatalf("exit code %d, want %d, and output saying %q:\n%s", code, tt.wantCode, tt.wantSays, out)
 			}
 		})
+	}
+}
+
+// TestSandboxProbeNotGuessed makes the sandbox probe fail for another
+// reason than denied user namespaces, as a process of the pool uid that
+// kills the probe could: the broker must not fall back to running every
+// session without the sandbox, but refuse to start sessions and say why.
+func TestSandboxProbeNotGuessed(t *testing.T) {
+	setpriv := testenv.RequireCommand(t, "setpriv")
+	failing := fakeBrowserHead + "exit 3\n"
+	broker, _, _ := installBrokerWith(t, `{"browser_path": "$DIR/browser"}`, map[string]string{"browser": failing})
+
+	argv := []string{setpriv, "--reuid", checkUser, "--regid", checkUser, "--init-groups", "--", broker, "check"}
+	out, code := runCommandEnv(t, argv, nil)
+	if code != 1 || !strings.Contains(out, "failed without saying that user namespaces are denied") {
+		t.Fatalf("exit code %d, want 1, and a verdict that the probe failed for another reason:\n%s", code, out)
 	}
 }

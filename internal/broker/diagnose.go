@@ -92,7 +92,7 @@ func (d *Diagnosis) ProbeBrowser(p *policy.Policy) {
 		return
 	}
 	uid := p.Pool.FirstUID
-	out, err := runBrowser(p.BrowserPath, uid, nil, "--version")
+	out, _, err := runBrowser(p.BrowserPath, uid, nil, "--version")
 	if err != nil {
 		d.Row = RowBrowserMissing
 		d.Verdict = fmt.Sprintf("cannot run the browser %s as uid %d: %v", p.BrowserPath, uid, err)
@@ -103,9 +103,19 @@ func (d *Diagnosis) ProbeBrowser(p *policy.Policy) {
 	if p.Sandbox == policy.SandboxOff {
 		return
 	}
-	d.SandboxProbe = probeSandbox(p)
+	d.SandboxProbe = probeSandboxRetry(p)
 	d.Sandbox = d.SandboxProbe == nil
-	if !d.Sandbox && p.Sandbox == policy.SandboxRequire {
+	switch {
+	case d.Sandbox:
+	case !errors.Is(d.SandboxProbe, ErrSandboxDenied):
+		// Anything but a clear refusal (a probe killed, a full disk)
+		// could be forced by someone who wants sessions unsandboxed, so
+		// the broker does not guess: it refuses to start sessions.
+		d.Row = RowNoSandbox
+		d.Verdict = fmt.Sprintf("the sandbox probe as uid %d failed without saying that user namespaces "+
+			"are denied (%v): find out why (a process of that uid that should not exist, a full disk), "+
+			"or set \"sandbox\": \"off\" in the policy", uid, d.SandboxProbe)
+	case p.Sandbox == policy.SandboxRequire:
 		d.Row = RowNoSandbox
 		d.Verdict = fmt.Sprintf("the policy requires Chromium's sandbox, and it cannot start as uid %d "+
 			"(%v): allow that uid to create user namespaces (sysctl user.max_user_namespaces > 0, "+
@@ -113,6 +123,26 @@ func (d *Diagnosis) ProbeBrowser(p *policy.Policy) {
 			"clone and unshare with CLONE_NEWUSER), or set \"sandbox\": \"auto\" in the policy", uid, d.SandboxProbe)
 	}
 }
+
+// ErrSandboxDenied reports that Chromium itself found no usable sandbox:
+// the pool uid may not create user namespaces.
+var ErrSandboxDenied = errors.New("no usable sandbox")
+
+// probeAttempts bounds how often a probe that fails for another reason
+// than a denied sandbox is tried again.
+const probeAttempts = 3
+
+func probeSandboxRetry(p *policy.Policy) error {
+	var err error
+	for range probeAttempts {
+		if err = probeSandbox(p); err == nil || errors.Is(err, ErrSandboxDenied) {
+			return err
+		}
+	}
+	return err
+}
+
+
 
 // probeSandbox starts the browser with its sandbox on, as the pool's first
 // uid, and has it render an empty page: that needs its zygote, which
@@ -131,7 +161,10 @@ func probeSandbox(p *policy.Policy) error {
 	args := append(append([]string{}, fixedArgs...),
 		"--user-data-dir="+dirs.Profile, "--dump-dom", "about:blank")
 	args = slices.DeleteFunc(args, func(a string) bool { return a == "--remote-debugging-pipe" })
-	out, err := runBrowser(p.BrowserPath, uid, &dirs, args...)
+	out, errOut, err := runBrowser(p.BrowserPath, uid, &dirs, args...)
+	if err != nil && strings.Contains(errOut, "No usable sandbox") {
+		return fmt.Errorf("%w: %v", ErrSandboxDenied, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -142,9 +175,9 @@ func probeSandbox(p *policy.Policy) error {
 }
 
 // runBrowser runs the browser to completion as uid with no_new_privs and
-// no groups, and returns its standard output. dirs, when set, supplies
+// no groups, and returns its standard output and error output. dirs, when set, supplies
 // the environment and working directory of a session.
-func runBrowser(path string, uid uint32, dirs *sessionDirs, args ...string) (string, error) {
+func runBrowser(path string, uid uint32, dirs *sessionDirs, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
 
@@ -160,7 +193,7 @@ func runBrowser(path string, uid uint32, dirs *sessionDirs, args ...string) (str
 	cmd.Stdout = &limitedWriter{w: &out, n: 64 << 10}
 	cmd.Stderr = &limitedWriter{w: &errOut, n: 64 << 10}
 
-	err := startOnForkThread(cmd)
+	err = startOnForkThread(cmd)
 	if err == nil {
 		// Nothing of a probe may outlive it, and its helpers hold the
 		// output pipes that Wait drains: kill the group before reaping.
@@ -170,12 +203,12 @@ func runBrowser(path string, uid uint32, dirs *sessionDirs, args ...string) (str
 		disown(cmd.Process.Pid)
 	}
 	if errors.Is(err, exec.ErrNotFound) {
-		return "", fmt.Errorf("not found: %w", err)
+		return "", "", fmt.Errorf("not found: %w", err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w%s", err, lastLine(errOut.String()))
+		return "", errOut.String(), fmt.Errorf("%w%s", err, lastLine(errOut.String()))
 	}
-	return out.String(), nil
+	return out.String(), errOut.String(), nil
 }
 
 // lastLine returns ": " and the last line of a browser's error output that
@@ -183,7 +216,14 @@ func runBrowser(path string, uid uint32, dirs *sessionDirs, args ...string) (str
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" {
+		l := strings.TrimSpace(lines[i])
+		// Chromium starts each line with [pid/time:LEVEL:file.cc(line)].
+		if strings.HasPrefix(l, "[") {
+			if _, rest, ok := strings.Cut(l, "] "); ok {
+				l = rest
+			}
+		}
+		if l != "" {
 			return ": " + clip(l)
 		}
 	}
