@@ -142,8 +142,6 @@ func probeSandboxRetry(p *policy.Policy) error {
 	return err
 }
 
-
-
 // probeSandbox starts the browser with its sandbox on, as the pool's first
 // uid, and has it render an empty page: that needs its zygote, which
 // Chromium refuses to start without a working sandbox.

@@ -112,14 +112,16 @@ func (p *cdpPipes) closeFrontendEnds() {
 }
 
 // dropTo is how every browser process starts: as uid and gid with no
-// supplementary groups, in a process group of its own so that one signal
-// reaches all of it, and killed if the broker dies (see forkthread.go).
+// supplementary groups, in a session and process group of its own, so
+// that one signal reaches all of it and none of it can move into a
+// process group of the frontend's session, and killed if the broker dies
+// (see forkthread.go).
 // no_new_privs is already set on the whole broker (see caps.SetNoNewPrivs)
 // and is inherited.
 func dropTo(uid, gid uint32) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}},
-		Setpgid:    true,
+		Setsid:     true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"duochrome/internal/caps"
 	"duochrome/internal/policy"
 )
 
@@ -40,43 +42,60 @@ func Sweep(p *policy.Policy, log hclog.Logger) {
 // the previous broker died is not found; the subreaper that would have
 // kept it attributable died with that broker.
 func sweepSharedBrowsers(dataDir string, log hclog.Logger) {
-	marker := []byte("--user-data-dir=" + dataDir + "/")
+	marker := "--user-data-dir=" + dataDir + "/"
 	for _, pr := range scanProcs() {
 		if pr.uid != policy.Nobody {
 			continue
 		}
-		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pr.pid) + "/cmdline")
-		if err != nil || !containsArg(cmdline, marker) {
-			continue
+		if killLeftoverGroup(pr.pid, marker) {
+			log.Warn("sweep: killed a browser left by a previous broker", "pid", pr.pid)
 		}
-		killLeftoverGroup(pr.pid)
-		log.Warn("sweep: killed a browser left by a previous broker", "pid", pr.pid)
 	}
 }
 
-func containsArg(cmdline, prefix []byte) bool {
-	for _, arg := range strings.Split(string(cmdline), "\x00") {
-		if strings.HasPrefix(arg, string(prefix)) {
-			return true
-		}
+// isLeftover reports whether pid runs as nobody with a profile in the
+// data directory (its argv carries marker).
+func isLeftover(pid int, marker string) bool {
+	st, err := caps.ReadPid(pid)
+	if err != nil || st.Uid[0] != policy.Nobody {
+		return false
 	}
-	return false
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(strings.Split(string(cmdline), "\x00"), func(arg string) bool {
+		return strings.HasPrefix(arg, marker)
+	})
 }
 
-// killLeftoverGroup kills the process group that pid leads. A pidfd held
-// across the check keeps pid, and so the group id, from being reused.
-func killLeftoverGroup(pid int) {
+// killLeftoverGroup kills the process group that a leftover browser pid
+// leads, and reports whether it did. Every check is made after the pidfd
+// is open, and the signal goes through the pidfd: a pid reused by another
+// process between the scan and the kill is not the one the pidfd names,
+// and neither is its group.
+func killLeftoverGroup(pid int, marker string) bool {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return
+		return false
 	}
 	defer unix.Close(fd)
 
-	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
-		_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-		return
+	// Only a browser that still leads its own group: a process that
+	// moved to another group must not take that group down with it.
+	if !isLeftover(pid, marker) {
+		return false
 	}
-	killGroup(pid)
+	if pgid, err := unix.Getpgid(pid); err != nil || pgid != pid {
+		_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		return true
+	}
+	// Kernels before 6.9 lack PIDFD_SIGNAL_PROCESS_GROUP: the browser
+	// alone is killed, and the subreaper-less rest is the TODO above.
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, unix.PIDFD_SIGNAL_PROCESS_GROUP); err != nil {
+		_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+	}
+	return true
 }
 
 // sweepDirs removes every session directory in the data directory, each
