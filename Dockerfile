@@ -4,12 +4,14 @@
 # with capabilities), on Debian bookworm with Chromium from Debian.
 #
 #   docker build -t duochrome .
+#   export DUOCHROME_TOKEN="$(openssl rand -hex 32)"
 #   docker run --rm -p 127.0.0.1:8080:8080 --read-only \
-#     --tmpfs /tmp:size=1g,mode=1777,exec \
+#     --tmpfs /tmp:size=1g,mode=1777,exec -e DUOCHROME_TOKEN \
 #     --cap-drop ALL --cap-add SETUID --cap-add SETGID --cap-add KILL duochrome
 #
 # Kubernetes: deploy/kubernetes. Why each setting: README, "Containers".
-# deploy/deploy_test.go checks this file and runs its layout under runc.
+# deploy/dockerfile_test.go checks this file; deploy/runc_test.go runs
+# its layout under runc.
 
 ARG GO_VERSION=1.26
 
@@ -64,6 +66,8 @@ VOLUME /tmp
 EXPOSE 8080
 USER 10001:10001
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/duochrome/bin/frontend"]
-# Listening beyond loopback needs a token or an explicit opt-out: set
-# DUOCHROME_TOKEN_FILE (a mounted secret) and drop --insecure-no-token.
-CMD ["--listen=:8080", "--insecure-no-token"]
+# Listening beyond loopback needs a token: without DUOCHROME_TOKEN_FILE
+# (a mounted secret) or DUOCHROME_TOKEN the frontend refuses to start and
+# says so. --insecure-no-token opts out, for when something in front
+# authenticates.
+CMD ["--listen=:8080"]

@@ -179,6 +179,7 @@ func TestDockerfileStages(t *testing.T) {
 		{"builds the broker", strings.Contains(buildText.String(), "./cmd/broker"), true},
 		{"entrypoint", img.entrypoint, []string{tiniPath, "--", frontendPath}},
 		{"cmd --listen", flagValue(img.cmd, "--listen"), ":8080"},
+		{"cmd needs a token", slices.ContainsFunc(slices.Concat(img.entrypoint, img.cmd), isInsecureNoToken), false},
 		{"installs chromium", anyRun(img, "chromium-headless-shell"), true},
 		{"installs tini", anyRun(img, " tini "), true},
 	}

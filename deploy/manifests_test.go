@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -17,10 +18,12 @@ import (
 	"duochrome/internal/policy"
 )
 
-// Directories of the kustomize base and overlay, and the image's policy.
+// Directories of the kustomize base, the overlay and the examples, and
+// the image's policy.
 const (
 	baseDir     = "kubernetes/base"
 	overlayDir  = "kubernetes/overlays/uid-pool"
+	examplesDir = "kubernetes/examples"
 	imagePolicy = "broker.json"
 )
 
@@ -52,6 +55,9 @@ var newObject = map[string]func() any{
 	"v1 ServiceAccount":                  func() any { return new(corev1.ServiceAccount) },
 	"networking.k8s.io/v1 NetworkPolicy": func() any { return new(networkingv1.NetworkPolicy) },
 	"policy/v1 PodDisruptionBudget":      func() any { return new(policyv1.PodDisruptionBudget) },
+	"autoscaling/v2 HorizontalPodAutoscaler": func() any {
+		return new(autoscalingv2.HorizontalPodAutoscaler)
+	},
 }
 
 // decodeStrict decodes the one YAML document in path into v, failing on

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,8 @@ import (
 // would inherit the runtime's permitted set, which no_new_privs does not
 // clear, and row 5 would look healthy although a broker started by the
 // frontend has no capabilities there.
-func testMisconfigured(t *testing.T, rt *runcRuntime, deployed *corev1.SecurityContext, argv []string) {
+func testMisconfigured(t *testing.T, rt *runcRuntime, deployed podRun) {
+	argv := deployed.args
 	noCapsAdded := func(sc *corev1.SecurityContext) { sc.Capabilities.Add = nil }
 	check := []string{tiniPath, "--", brokerPath, "check"}
 
@@ -72,10 +74,12 @@ func testMisconfigured(t *testing.T, rt *runcRuntime, deployed *corev1.SecurityC
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			sc := deployed.DeepCopy()
-			row.edit(sc)
+			run := deployed
+			run.sc = deployed.sc.DeepCopy()
+			row.edit(run.sc)
+			run.args, run.plainBroker = row.args, row.plainBroker
 			start := time.Now()
-			ctr := rt.start(t, sc, row.args, row.plainBroker)
+			ctr := rt.start(t, run)
 			if row.keepsRunning {
 				ctr.waitOutput(t, row.want, 60*time.Second)
 				// Alive, but never ready: the pod stays out of the
@@ -95,6 +99,57 @@ func testMisconfigured(t *testing.T, rt *runcRuntime, deployed *corev1.SecurityC
 				}
 			}
 			t.Logf("failed as expected in %v:\n%s", time.Since(start).Round(time.Millisecond), out)
+		})
+	}
+}
+
+// testNoToken runs the frontend beyond loopback without a usable token
+// and without --insecure-no-token: it must exit non-zero, before any
+// broker starts, saying how to give one. The image's own CMD (a plain
+// docker run) is the first case.
+func testNoToken(t *testing.T, rt *runcRuntime, deployed podRun, img *image) {
+	noTokenEnv := slices.DeleteFunc(slices.Clone(deployed.env), func(kv string) bool {
+		return strings.HasPrefix(kv, "DUOCHROME_TOKEN_FILE=")
+	})
+	fix := []string{"refusing to listen", "DUOCHROME_TOKEN_FILE", "--insecure-no-token"}
+
+	rows := []struct {
+		name string
+		run  podRun
+		want []string
+	}{
+		{
+			name: "the image's CMD",
+			run:  podRun{sc: deployed.sc, args: append(slices.Clone(img.entrypoint), img.cmd...)},
+			want: fix,
+		},
+		{
+			name: "the Deployment without DUOCHROME_TOKEN_FILE",
+			run:  podRun{sc: deployed.sc, fsGroup: deployed.fsGroup, args: deployed.args, env: noTokenEnv},
+			want: fix,
+		},
+		{
+			name: "the Deployment without the Secret's file",
+			run:  podRun{sc: deployed.sc, fsGroup: deployed.fsGroup, args: deployed.args, env: deployed.env},
+			want: []string{"read --token-file", "no such file"},
+		},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			ctr := rt.start(t, row.run)
+			if code := ctr.wait(t, 60*time.Second); code == 0 {
+				t.Errorf("exit code: got 0, want failure; output:\n%s", ctr.out)
+			}
+			out := ctr.out.String()
+			for _, w := range row.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "broker ready") {
+				t.Errorf("a broker started before the refusal:\n%s", out)
+			}
+			t.Logf("refused as expected:\n%s", out)
 		})
 	}
 }

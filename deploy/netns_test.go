@@ -63,16 +63,37 @@ func (d *netnsDialer) httpClient() *http.Client {
 	}
 }
 
+// authorizedClient is httpClient sending "Authorization: Bearer token"
+// with every request.
+func (d *netnsDialer) authorizedClient(token string) *http.Client {
+	c := d.httpClient()
+	c.Transport = bearer{token: token, next: c.Transport}
+	return c
+}
+
+// bearer adds the token to each request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
 // cdpConn is a minimal CDP client: one call at a time, events skipped.
 type cdpConn struct {
 	ws   *websocket.Conn
 	next int
 }
 
-func (d *netnsDialer) dialCDP(t *testing.T, url string) *cdpConn {
+// dialCDP opens a CDP WebSocket at url with the bearer token.
+func (d *netnsDialer) dialCDP(t *testing.T, url, token string) *cdpConn {
 	t.Helper()
 	dialer := websocket.Dialer{NetDialContext: d.DialContext, HandshakeTimeout: 10 * time.Second}
-	ws, resp, err := dialer.Dial(url, nil)
+	ws, resp, err := dialer.Dial(url, http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
 		t.Fatalf("dial %s: %v (response %v)", url, err, resp)
 	}

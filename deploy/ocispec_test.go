@@ -29,8 +29,9 @@ type ociProcess struct {
 }
 
 type ociUser struct {
-	UID uint32 `json:"uid"`
-	GID uint32 `json:"gid"`
+	UID            uint32   `json:"uid"`
+	GID            uint32   `json:"gid"`
+	AdditionalGids []uint32 `json:"additionalGids,omitempty"`
 }
 
 type ociCapabilities struct {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,37 +31,44 @@ func TestRuncDeployment(t *testing.T) {
 		testenv.Missing(t, "Chromium (apt-get install chromium-headless-shell)")
 	}
 
-	b := loadBase(t)
-	c := b.container(t)
 	img, _ := loadImage(t)
-	// Kubernetes: args replace the image's CMD; the ENTRYPOINT stays.
-	argv := append(slices.Clone(img.entrypoint), c.Args...)
 	rt := newRuntime(t, runc, buildRootfs(t))
+	deployed := deployedRun(t, loadBase(t), img, rt.fs.work)
 
 	t.Run("session", func(t *testing.T) {
-		testSession(t, rt, c.SecurityContext, argv)
+		testSession(t, rt, deployed)
 	})
 	t.Run("misconfigured", func(t *testing.T) {
-		testMisconfigured(t, rt, c.SecurityContext, argv)
+		testMisconfigured(t, rt, deployed)
+	})
+	t.Run("no token", func(t *testing.T) {
+		testNoToken(t, rt, deployed, img)
 	})
 }
 
-func testSession(t *testing.T, rt *runcRuntime, sc *corev1.SecurityContext, argv []string) {
+func testSession(t *testing.T, rt *runcRuntime, deployed podRun) {
 	start := time.Now()
-	ctr := rt.start(t, sc, argv, false)
+	ctr := rt.start(t, deployed)
 	pid := rt.initPid(t, ctr)
 	d := openNetns(t, pid)
-	client := d.httpClient()
+	client := d.authorizedClient(deployed.token.value)
 	waitServing(t, ctr, client)
 	t.Logf("frontend serving %v after start", time.Since(start).Round(time.Millisecond))
 
 	checkCredentials(t, pid)
 	t.Run("probes", func(t *testing.T) {
-		checkProbes(t, client, http.StatusOK)
+		checkProbes(t, d.httpClient(), http.StatusOK)
+	})
+	t.Run("unauthorized", func(t *testing.T) {
+		checkUnauthorized(t, d.httpClient())
 	})
 
 	id, wsURL := createSession(t, client)
-	cdp := d.dialCDP(t, wsURL)
+	// --public-url: the pod's address, whatever Host the client used.
+	if want := "ws://" + testPodIP + ":8080/proxy/" + id; wsURL != want {
+		t.Errorf("webSocketDebuggerUrl: got %s, want %s", wsURL, want)
+	}
+	cdp := d.dialCDP(t, wsURL, deployed.token.value)
 	got, err := cdp.evaluateInNewPage("6*7")
 	if err != nil {
 		t.Fatalf("CDP through /proxy: %v\noutput:\n%s", err, ctr.out)
@@ -134,9 +140,32 @@ func checkProbes(t *testing.T, client *http.Client, ready int) {
 	}
 }
 
+// checkUnauthorized checks that the API refuses a request without the
+// token, while the probes answer it (checkProbes).
+func checkUnauthorized(t *testing.T, client *http.Client) {
+	t.Helper()
+	for _, path := range []string{"/sessions", "/metrics", "/json/version"} {
+		resp, err := client.Get(frontendURL + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without a token: got %d, want 401", path, resp.StatusCode)
+		}
+	}
+}
+
+// createSession makes a REST session as a client inside the cluster
+// would, through the Service's name.
 func createSession(t *testing.T, client *http.Client) (id, wsURL string) {
 	t.Helper()
-	resp, err := client.Post(frontendURL+"/sessions", "application/json", nil)
+	req, err := http.NewRequest(http.MethodPost, frontendURL+"/sessions", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "duochrome:8080"
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("POST /sessions: %v", err)
 	}

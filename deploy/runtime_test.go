@@ -42,39 +42,83 @@ type container struct {
 	err  error // runc's exit, once done is closed
 }
 
-// start runs args in a container whose process security is enacted
-// from sc. Like the Deployment's emptyDir, /tmp is a fresh host
-// directory with mode 0777. plainBroker mounts the broker without file
-// capabilities over the image's.
-func (rt *runcRuntime) start(t *testing.T, sc *corev1.SecurityContext, args []string, plainBroker bool) *container {
+// podRun is the Deployment's container as the kubelet would run it, or
+// a variation of it.
+type podRun struct {
+	sc          *corev1.SecurityContext
+	fsGroup     int64      // the pod's fsGroup; 0 for none
+	args        []string   // the process's argv, $(VAR) expanded
+	env         []string   // NAME=value, beyond the image's PATH and HOSTNAME
+	token       *tokenFile // the Secret's volume; nil for none
+	plainBroker bool       // the broker without its file capabilities
+}
+
+// tokenFile is the token Secret's volume: a host directory holding the
+// file token, bind-mounted read-only at mountPath.
+type tokenFile struct {
+	value     string
+	hostDir   string
+	mountPath string
+}
+
+// start runs a container whose process security is enacted from
+// run.sc. Like the Deployment's emptyDir, /tmp is a fresh host
+// directory with mode 0777, given to the fsGroup as the kubelet does.
+func (rt *runcRuntime) start(t *testing.T, run podRun) *container {
 	t.Helper()
-	sec, err := enact(sc)
+	sec, err := enact(run.sc)
 	if err != nil {
 		t.Fatalf("enact securityContext: %v", err)
+	}
+	if run.fsGroup != 0 {
+		sec.User.AdditionalGids = []uint32{uint32(run.fsGroup)}
 	}
 
 	rt.n++
 	bundle := filepath.Join(rt.fs.work, fmt.Sprintf("bundle-%d", rt.n))
-	volume := filepath.Join(rt.fs.work, fmt.Sprintf("tmp-volume-%d", rt.n))
-	for _, d := range []string{bundle, volume} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(volume, 0o777); err != nil {
+	if err := os.Mkdir(bundle, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	volume := rt.emptyDir(t, run.fsGroup)
 
 	mounts := append(append([]ociMount{}, rt.fs.binds...),
 		ociMount{"/tmp", "bind", volume, []string{"rbind", "rw"}})
-	if plainBroker {
+	if run.token != nil {
+		mounts = append(mounts, ociMount{run.token.mountPath, "bind", run.token.hostDir,
+			[]string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
+	}
+	if run.plainBroker {
 		mounts = append(mounts, ociMount{brokerPath, "bind", rt.fs.plainBroker, []string{"bind", "ro"}})
 	}
-	spec := newSpec(sec, args, mounts)
+	spec := newSpec(sec, run.args, mounts)
+	spec.Process.Env = append(spec.Process.Env, run.env...)
 	spec.Root.Path = rt.fs.dir
 	writeSpec(t, bundle, spec)
 
 	return rt.run(t, bundle)
+}
+
+// emptyDir makes a fresh volume as the kubelet makes an emptyDir: mode
+// 0777, and with an fsGroup, that group and the setgid bit
+// (SetVolumeOwnership adds rw and x for the group and setgid to each
+// directory).
+func (rt *runcRuntime) emptyDir(t *testing.T, fsGroup int64) string {
+	t.Helper()
+	dir := filepath.Join(rt.fs.work, fmt.Sprintf("tmp-volume-%d", rt.n))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mode := os.FileMode(0o777)
+	if fsGroup != 0 {
+		if err := os.Chown(dir, 0, int(fsGroup)); err != nil {
+			t.Fatal(err)
+		}
+		mode |= os.ModeSetgid
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // run starts runc run in the foreground and removes the container at

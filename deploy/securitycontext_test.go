@@ -102,30 +102,57 @@ func TestDeploymentProbesPortsAndResources(t *testing.T) {
 	}
 }
 
-// TestDeploymentWritesOnlySessionData checks that the one writable path
-// is an emptyDir holding the policy's data directory, which is also
-// where the broker's plugin socket goes (/tmp: the broker clears
-// TMPDIR).
+// TestDeploymentWritesOnlySessionData checks the container's two
+// mounts: the one writable path is an emptyDir holding the policy's data
+// directory, which is also where the broker's plugin socket goes (/tmp:
+// the broker clears TMPDIR); the other is the token, read-only from a
+// Secret (TestDeploymentRequiresToken checks it further).
 func TestDeploymentWritesOnlySessionData(t *testing.T) {
 	b := loadBase(t)
 	c := b.container(t)
 	pod := &b.Deployment.Spec.Template.Spec
-
-	if len(c.VolumeMounts) != 1 || len(pod.Volumes) != 1 {
-		t.Fatalf("got %d mounts and %d volumes, want 1 and 1", len(c.VolumeMounts), len(pod.Volumes))
+	if len(c.VolumeMounts) != 2 || len(pod.Volumes) != 2 {
+		t.Fatalf("got %d mounts and %d volumes, want 2 and 2 (/tmp and the token)",
+			len(c.VolumeMounts), len(pod.Volumes))
 	}
-	m, v := c.VolumeMounts[0], pod.Volumes[0]
-	if m.Name != v.Name || v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil {
+
+	var writable []corev1.VolumeMount
+	for _, m := range c.VolumeMounts {
+		v := podVolume(pod, m.Name)
+		switch {
+		case v == nil:
+			t.Errorf("mount %s: no volume %q", m.MountPath, m.Name)
+		case !m.ReadOnly:
+			writable = append(writable, m)
+		case v.Secret == nil:
+			t.Errorf("read-only mount %s: got %+v, want a Secret", m.MountPath, v.VolumeSource)
+		}
+	}
+	if len(writable) != 1 {
+		t.Fatalf("got %d writable mounts, want 1 (/tmp)", len(writable))
+	}
+
+	m, v := writable[0], podVolume(pod, writable[0].Name)
+	if v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil {
 		t.Errorf("volume %q: got %+v, want an emptyDir with a sizeLimit", m.Name, v.VolumeSource)
 	}
-	if m.MountPath != "/tmp" || m.ReadOnly || m.SubPath != "" {
-		t.Errorf("mount: got %s (readOnly %v, subPath %q), want /tmp, writable", m.MountPath, m.ReadOnly, m.SubPath)
+	if m.MountPath != "/tmp" || m.SubPath != "" {
+		t.Errorf("mount: got %s (subPath %q), want /tmp", m.MountPath, m.SubPath)
 	}
-
 	pol := loadPolicy(t, imagePolicy, appUID)
 	if !strings.HasPrefix(pol.DataDir, m.MountPath+"/") {
 		t.Errorf("policy data_dir: got %s, want it under %s", pol.DataDir, m.MountPath)
 	}
+}
+
+// podVolume returns the pod's volume called name, or nil.
+func podVolume(pod *corev1.PodSpec, name string) *corev1.Volume {
+	for i := range pod.Volumes {
+		if pod.Volumes[i].Name == name {
+			return &pod.Volumes[i]
+		}
+	}
+	return nil
 }
 
 // TestOverlayUIDPool checks the uid-pool overlay: its policy is valid

@@ -11,6 +11,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +50,14 @@ type Config struct {
 	// Metrics, if set, counts requests and sessions and is served at
 	// /metrics.
 	Metrics *metrics.Metrics
+
+	// PublicURL, if set, is where clients reach this process, as
+	// ParsePublicURL returns it: the WebSocket URL that POST /sessions
+	// answers with is built from it, since a REST session lives in this
+	// process alone. Nil means the host each request came to. Discovery
+	// (/json/version) always uses the request's host: connect mode may
+	// land on any replica.
+	PublicURL *url.URL
 }
 
 type server struct {
@@ -59,6 +68,7 @@ type server struct {
 	maxBody  int64
 	token    *token // nil: no authentication
 	metrics  *metrics.Metrics
+	public   *url.URL // nil: the request's host
 }
 
 // New returns the API's handler.
@@ -71,6 +81,7 @@ func New(cfg Config) http.Handler {
 		maxBody:  cfg.MaxBodyBytes,
 		token:    newToken(cfg.Token),
 		metrics:  cfg.Metrics,
+		public:   cfg.PublicURL,
 	}
 	if s.log == nil {
 		s.log = hclog.Default()

@@ -45,13 +45,10 @@ func checkStatus(err error) int {
 }
 
 // connectURL is the connect-mode URL for options q, through the host the
-// client used to reach us.
+// client used to reach us: unlike a REST session's URL, it need not lead
+// back to this replica, so the public URL does not apply.
 func connectURL(r *http.Request, q url.Values) string {
-	scheme := "ws"
-	if r.TLS != nil {
-		scheme = "wss"
-	}
-	u := scheme + "://" + r.Host + "/connect"
+	u := baseURL(r, nil) + "/connect"
 	if len(q) > 0 {
 		u += "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
 	}

@@ -43,7 +43,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	s.metrics.SessionCreated(modeREST, time.Since(start))
 
 	version := sess.Version
-	version.WebSocketDebuggerURL = webSocketURL(r, sess.ID)
+	version.WebSocketDebuggerURL = baseURL(r, s.public) + "/proxy/" + sess.ID
 	writeJSON(w, http.StatusOK, createResponse{ID: sess.ID, ChromiumVersion: version})
 }
 
@@ -123,16 +123,6 @@ func failureReason(err error) string {
 	default:
 		return "broker_error"
 	}
-}
-
-// webSocketURL is where the client reaches the session, through the host
-// it used to reach us.
-func webSocketURL(r *http.Request, id string) string {
-	scheme := "ws"
-	if r.TLS != nil {
-		scheme = "wss"
-	}
-	return scheme + "://" + r.Host + "/proxy/" + id
 }
 
 func (s *server) list(w http.ResponseWriter, _ *http.Request) {
