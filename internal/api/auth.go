@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -42,7 +43,7 @@ const (
 // there is no token; otherwise it answers 401.
 func (s *server) auth(places tokenPlaces, next http.Handler) http.Handler {
 	if s.token == nil {
-		return next
+		return s.hostCheck(next)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if msg := s.token.check(r, places); msg != "" {
@@ -80,4 +81,34 @@ func (t *token) check(r *http.Request, places tokenPlaces) string {
 		return "missing token: send Authorization: Bearer <token> or add ?token=<token>"
 	}
 	return "missing token: send Authorization: Bearer <token>"
+}
+
+// hostCheck guards an API without a token against DNS rebinding: a web
+// page whose name its owner has pointed at 127.0.0.1 reaches the
+// frontend as its own origin, so it could create a session and drive the
+// browser. Such a request carries that name in its Host header; a request
+// that names the frontend by an IP address or as localhost does not. With
+// a token, the page would also need the token, so names are fine.
+func (s *server) hostCheck(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hostIsAddress(r.Host) {
+			s.log.Warn("request refused: a host name without a token", "route", r.Pattern,
+				"remote_addr", r.RemoteAddr)
+			writeError(w, http.StatusForbidden, "without a token, the frontend answers only requests "+
+				"that name it by IP address or as localhost (a defence against DNS rebinding); "+
+				"use the address, or start the frontend with a token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostIsAddress reports whether a Host header names an IP address or
+// localhost, with or without a port.
+func hostIsAddress(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return net.ParseIP(host) != nil || strings.EqualFold(host, "localhost")
 }

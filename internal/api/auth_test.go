@@ -95,3 +95,64 @@ func TestMetricsRoute(t *testing.T) {
 		t.Error("metrics hold a session id")
 	}
 }
+
+func TestHostIsAddress(t *testing.T) {
+	tests := []struct {
+		host string
+		want bool
+	}{
+		{"127.0.0.1:8080", true},
+		{"127.0.0.1", true},
+		{"localhost:8080", true},
+		{"LOCALHOST", true},
+		{"[::1]:8080", true},
+		{"10.1.2.3:8080", true},
+		{"rebind.example:8080", false},
+		{"localhost.example:8080", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := hostIsAddress(tt.host); got != tt.want {
+			t.Errorf("hostIsAddress(%q) = %v, want %v", tt.host, got, tt.want)
+		}
+	}
+}
+
+// TestDNSRebinding sends what a web page would after pointing its own name
+// at the frontend: without a token it is refused, with one it meets the
+// token check like any request.
+func TestDNSRebinding(t *testing.T) {
+	tests := []struct {
+		name  string
+		token string
+		host  string
+		path  string
+		want  int
+	}{
+		{"name, no token", "", "rebind.example:8080", "/sessions", http.StatusForbidden},
+		{"name, no token, connect", "", "rebind.example:8080", "/connect", http.StatusForbidden},
+		{"name, no token, discovery", "", "rebind.example", "/json/version", http.StatusForbidden},
+		{"address, no token", "", "127.0.0.1:8080", "/sessions", http.StatusOK},
+		{"localhost, no token", "", "localhost:8080", "/sessions", http.StatusOK},
+		{"name, no token, healthz", "", "rebind.example:8080", "/healthz", http.StatusOK},
+		{"name with token, none sent", testToken, "rebind.example:8080", "/sessions", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newAPI(t, Config{Token: tt.token, Broker: healthy})
+			req, err := http.NewRequest(http.MethodGet, f.srv.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tt.host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readAll(t, resp)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("got status %d %s, want %d", resp.StatusCode, body, tt.want)
+			}
+		})
+	}
+}
