@@ -290,3 +290,57 @@ func TestNoInheritedDescriptors(t *testing.T) {
 		}
 	}
 }
+
+// litteringBrowser leaves files outside its session directory, where the
+// next session of its uid would find them.
+const litteringBrowser = fakeBrowserHead + `id=$(id -u)
+echo left > /dev/shm/duochrome-test-$id
+echo left > /tmp/duochrome-test-$id
+mkdir /var/tmp/duochrome-test-$id && echo left > /var/tmp/duochrome-test-$id/f
+exec sleep 306
+`
+
+// TestLeftoverFilesRemoved checks that a session of a dedicated uid leaves
+// nothing in the shared temporary directories, and that a file of another
+// uid there is not touched.
+func TestLeftoverFilesRemoved(t *testing.T) {
+	const uid = 20500
+	policy := `{"browser_path": "$DIR/browser", "sandbox": "off", "pool": {"first_uid": 20500, "size": 1}}`
+	broker, buid, gid := installBrokerWith(t, policy, map[string]string{"browser": litteringBrowser})
+	b, sock, _ := startBroker(t, broker, buid, gid)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	other := "/tmp/duochrome-test-other"
+	if err := os.WriteFile(other, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(other, uid+1, uid+1)
+	defer os.Remove(other)
+
+	id := strings.Repeat("a", 32)
+	if _, err := b.Launch(ctx, &pb.LaunchRequest{SessionId: id}); err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	closePipes(t, sock)
+	waitForProcess(t, uid, "sleep 306")
+	left := []string{"/dev/shm/duochrome-test-20500", "/tmp/duochrome-test-20500", "/var/tmp/duochrome-test-20500"}
+	for _, path := range left {
+		if _, err := os.Lstat(path); err != nil {
+			t.Fatalf("the browser did not leave %s: %v", path, err)
+		}
+	}
+
+	if _, err := b.Kill(ctx, &pb.KillRequest{SessionId: id}); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	for _, path := range left {
+		if _, err := os.Lstat(path); !os.IsNotExist(err) {
+			t.Errorf("%s after Kill: %v, want it removed", path, err)
+			os.RemoveAll(path)
+		}
+	}
+	if _, err := os.Lstat(other); err != nil {
+		t.Errorf("another uid's file after Kill: %v, want it untouched", err)
+	}
+}

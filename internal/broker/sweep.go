@@ -98,30 +98,36 @@ func killLeftoverGroup(pid int, marker string) bool {
 	return true
 }
 
-// sweepDirs removes every session directory in the data directory, each
-// as the pool uid that owns it. An entry owned by anyone else is left and
+// sweepDirs removes every entry of the pool's uids in the data directory,
+// each as the uid that owns it, and what the dedicated uids left in the
+// shared temporary directories. An entry of anyone else is left and
 // reported: the broker has no right to it.
 func sweepDirs(p *policy.Policy, log hclog.Logger) {
-	ents, err := os.ReadDir(p.DataDir)
-	if err != nil {
-		log.Error("sweep: read data directory", "error", err)
-		return
+	inPool := func(u uint32) bool { return p.Pool.Contains(u) }
+	if n, err := removeOwned(p.DataDir, inPool); err != nil {
+		log.Error("sweep: remove session directories", "error", err)
+	} else if n > 0 {
+		log.Info("sweep: removed session directories left behind", "count", n)
 	}
+	reportStrangers(p, log)
+
+	dedicated := func(u uint32) bool { return p.Pool.Contains(u) && !p.Pool.Shared(u) }
+	for _, dir := range sharedTempDirs {
+		if _, err := removeOwned(dir, dedicated); err != nil {
+			log.Error("sweep: remove files of the pool", "dir", dir, "error", err)
+		}
+	}
+}
+
+// reportStrangers logs entries of the data directory that the pool does
+// not own: someone else put them there.
+func reportStrangers(p *policy.Policy, log hclog.Logger) {
+	ents, _ := os.ReadDir(p.DataDir)
 	for _, e := range ents {
 		path := filepath.Join(p.DataDir, e.Name())
-		fi, err := os.Lstat(path)
-		if err != nil {
-			continue
+		if fi, err := os.Lstat(path); err == nil {
+			log.Warn("sweep: leaving an entry the pool does not own", "path", path,
+				"uid", fi.Sys().(*syscall.Stat_t).Uid)
 		}
-		uid := fi.Sys().(*syscall.Stat_t).Uid
-		if !p.Pool.Contains(uid) || !fi.IsDir() {
-			log.Warn("sweep: leaving an entry the pool does not own", "path", path, "uid", uid)
-			continue
-		}
-		if err := sessionDirsAt(path).remove(uid, uid); err != nil {
-			log.Error("sweep: remove session directory", "path", path, "error", err)
-			continue
-		}
-		log.Info("sweep: removed a session directory left behind", "path", path)
 	}
 }

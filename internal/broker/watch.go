@@ -32,6 +32,9 @@ func (s *Server) watch(sess *session) {
 	disown(sess.pid)
 	survivors := s.sessionTarget(sess.uid).killAll(killTimeout)
 	s.cleanupFiles(sess)
+	if survivors == nil {
+		s.removeLeftovers(sess)
+	}
 
 	exit := exitReport(sess, sess.cmd, waitErr, killed)
 	sess.log.Info("session ended", "reason", exit.Reason, "exit_code", exit.ExitCode,
