@@ -120,7 +120,10 @@ func Load(brokerUID uint32) (*Policy, error) {
 	p := Default()
 	data, err := readTrusted(Path)
 	if errors.Is(err, os.ErrNotExist) {
-		return p, p.finish(brokerUID)
+		if err := p.finish(brokerUID); err != nil {
+			return nil, err
+		}
+		return p, checkBrowser(p.BrowserPath)
 	}
 	if err != nil {
 		return nil, err
@@ -133,7 +136,36 @@ func Load(brokerUID uint32) (*Policy, error) {
 	if err := p.finish(brokerUID); err != nil {
 		return nil, fmt.Errorf("policy %s: %w", Path, err)
 	}
+	if err := checkBrowser(p.BrowserPath); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", Path, err)
+	}
 	return p, nil
+}
+
+// checkBrowser refuses a browser that someone other than root could
+// replace: the broker executes it as every pool uid, so whoever can write
+// it, or a directory above it, runs code in every session. A browser that
+// does not exist is left to the broker's start-up probe to report.
+func checkBrowser(path string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("browser_path %s: %w", path, err)
+	}
+	for p := real; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("browser_path: stat %s: %w", p, err)
+		}
+		if err := checkOwner(p, fi); err != nil {
+			return fmt.Errorf("browser_path: %w", err)
+		}
+		if p == "/" {
+			return nil
+		}
+	}
 }
 
 // decode reads one JSON object, rejecting unknown keys and trailing data.

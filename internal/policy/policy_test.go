@@ -122,6 +122,24 @@ func TestLoadStrictModes(t *testing.T) {
 	}
 	os.Chmod(root, 0o755)
 
+	// A browser that a non-root user could replace is refused.
+	browser := filepath.Join(root, "browser")
+	os.WriteFile(browser, []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(path, []byte(`{"browser_path": "`+browser+`"}`), 0o644)
+	if _, err := Load(1000); err != nil {
+		t.Errorf("root-owned browser: %v", err)
+	}
+	os.Chown(browser, 1000, 1000)
+	if _, err := Load(1000); !errors.Is(err, ErrInsecure) {
+		t.Errorf("browser owned by uid 1000: got %v, want ErrInsecure", err)
+	}
+	os.Chown(browser, 0, 0)
+	os.Chmod(browser, 0o777)
+	if _, err := Load(1000); !errors.Is(err, ErrInsecure) {
+		t.Errorf("world-writable browser: got %v, want ErrInsecure", err)
+	}
+	os.WriteFile(path, []byte(`{"pool": {"first_uid": 20000, "size": 8}}`), 0o644)
+
 	os.Rename(path, path+".real")
 	os.Symlink(path+".real", path)
 	if _, err := Load(1000); err == nil {
