@@ -4,19 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 
-	"golang.org/x/sys/unix"
+	installer "duochrome/internal/install"
 )
 
 // benchUser runs the frontend, and through it the broker. It is created
 // on first use, like the end-to-end tests' user.
 const benchUser = "duochrome-bench"
-
-const brokerCaps = "cap_setuid,cap_setgid,cap_kill+ep"
 
 // install is one installation of the two binaries, built for this run and
 // removed at its end:
@@ -44,7 +39,7 @@ func checkPrerequisites(browser string) error {
 		return fmt.Errorf("no browser (apt-get install chromium-headless-shell): %w", err)
 	}
 	for _, tool := range []string{"setcap", "useradd"} {
-		if _, err := lookTool(tool); err != nil {
+		if _, err := installer.LookTool(tool); err != nil {
 			return fmt.Errorf("%w (apt-get install libcap2-bin passwd)", err)
 		}
 	}
@@ -57,7 +52,7 @@ func checkPrerequisites(browser string) error {
 // group- or world-writable. The policy gives the broker a pool of size
 // uids from firstUID.
 func newInstall(firstUID, size uint32, browser string) (*install, error) {
-	uid, gid, err := ensureUser(benchUser)
+	uid, gid, err := installer.EnsureUser(benchUser)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +76,7 @@ func newInstall(firstUID, size uint32, browser string) (*install, error) {
 }
 
 func (in *install) populate(firstUID, size uint32, browser string) error {
-	if err := checkSuidMount(in.dir); err != nil {
+	if err := installer.CheckSuidMount(in.dir); err != nil {
 		return err
 	}
 	if err := os.Chmod(in.dir, 0o755); err != nil {
@@ -94,7 +89,7 @@ func (in *install) populate(firstUID, size uint32, browser string) error {
 	if err := os.Mkdir(data, 0o700); err != nil {
 		return fmt.Errorf("make data directory: %w", err)
 	}
-	if err := setOwnerMode(data, int(in.uid), int(in.gid), os.ModeSticky|0o733); err != nil {
+	if err := installer.SetOwnerMode(data, int(in.uid), int(in.gid), os.ModeSticky|0o733); err != nil {
 		return err
 	}
 
@@ -104,125 +99,24 @@ func (in *install) populate(firstUID, size uint32, browser string) error {
 		return fmt.Errorf("write policy: %w", err)
 	}
 
-	if err := goBuild("./cmd/frontend", in.frontend, ""); err != nil {
+	if err := installer.Build("", "./cmd/frontend", in.frontend); err != nil {
 		return err
 	}
 	ldflags := "-X duochrome/internal/policy.Path=" + in.policy
-	if err := goBuild("./cmd/broker", in.broker, ldflags); err != nil {
+	if err := installer.Build("", "./cmd/broker", in.broker, ldflags); err != nil {
 		return err
 	}
 
-	if err := setOwnerMode(in.frontend, 0, 0, 0o755); err != nil {
+	if err := installer.SetOwnerMode(in.frontend, 0, 0, 0o755); err != nil {
 		return err
 	}
 	// The pool uids must neither read nor execute the broker.
-	if err := setOwnerMode(in.broker, 0, int(in.gid), 0o750); err != nil {
+	if err := installer.SetOwnerMode(in.broker, 0, int(in.gid), 0o750); err != nil {
 		return err
 	}
-	return setcap(in.broker)
+	return installer.Setcap(in.broker)
 }
 
 func (in *install) remove() {
 	os.RemoveAll(in.dir)
-}
-
-// goBuild compiles pkg the way make build does: static, cgo off. It runs
-// in the module root, which is where make bench runs.
-func goBuild(pkg, out, ldflags string) error {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		goCmd = "/usr/local/go/bin/go"
-	}
-	args := []string{"build", "-trimpath", "-o", out}
-	if ldflags != "" {
-		args = append(args, "-ldflags", ldflags)
-	}
-	cmd := exec.Command(goCmd, append(args, pkg)...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
-}
-
-// checkSuidMount fails on a nosuid mount, where file capabilities are
-// silently ignored and the broker could start nothing.
-func checkSuidMount(dir string) error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	if st.Flags&unix.ST_NOSUID != 0 {
-		return fmt.Errorf("%s is on a nosuid mount, which ignores file capabilities", dir)
-	}
-	return nil
-}
-
-func setOwnerMode(path string, uid, gid int, mode os.FileMode) error {
-	if err := os.Chown(path, uid, gid); err != nil {
-		return fmt.Errorf("chown %s: %w", path, err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	return nil
-}
-
-func setcap(path string) error {
-	bin, err := lookTool("setcap")
-	if err != nil {
-		return err
-	}
-	if b, err := exec.Command(bin, brokerCaps, path).CombinedOutput(); err != nil {
-		return fmt.Errorf("setcap %s %s: %w\n%s", brokerCaps, path, err, b)
-	}
-	return nil
-}
-
-// lookTool finds an administration tool even when sbin is not on PATH.
-func lookTool(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: %w", name, exec.ErrNotFound)
-}
-
-// ensureUser creates a system user with its own group, no home and no
-// login shell, unless it exists already, and returns its uid and gid.
-func ensureUser(name string) (uid, gid uint32, err error) {
-	u, err := user.Lookup(name)
-	if errors.As(err, new(user.UnknownUserError)) {
-		bin, lerr := lookTool("useradd")
-		if lerr != nil {
-			return 0, 0, lerr
-		}
-		cmd := exec.Command(bin, "--system", "--user-group", "--no-create-home",
-			"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return 0, 0, fmt.Errorf("useradd %s: %w\n%s", name, err, b)
-		}
-		u, err = user.Lookup(name)
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("look up user %s: %w", name, err)
-	}
-
-	id, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return 0, 0, fmt.Errorf("parse uid of %s: %w", name, err)
-	}
-	g, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return 0, 0, fmt.Errorf("parse gid of %s: %w", name, err)
-	}
-	if id == 0 {
-		return 0, 0, fmt.Errorf("user %s has uid 0", name)
-	}
-	return uint32(id), uint32(g), nil
 }

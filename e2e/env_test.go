@@ -1,18 +1,13 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"duochrome/internal/install"
 )
 
 const (
@@ -22,11 +17,8 @@ const (
 	// testUser runs the frontend in these tests.
 	testUser = "duochrome-e2e"
 
-	// poolUID and poolGID are nobody's: the default pool.
+	// poolUID is nobody's: the default pool.
 	poolUID = 65534
-	poolGID = 65534
-
-	brokerCaps = "cap_setuid,cap_setgid,cap_kill+ep"
 )
 
 // layout is one installation of the two binaries, shared by the tests
@@ -108,31 +100,17 @@ func checkPrerequisites() string {
 	if _, err := os.Stat(browserPath); err != nil {
 		return fmt.Sprintf("no browser at %s (apt-get install chromium chromium-headless-shell)", browserPath)
 	}
-	if _, err := lookTool("setcap"); err != nil {
+	if _, err := install.LookTool("setcap"); err != nil {
 		return "setcap not found (apt-get install libcap2-bin)"
 	}
-	if _, err := lookTool("useradd"); err != nil {
+	if _, err := install.LookTool("useradd"); err != nil {
 		return "useradd not found (apt-get install passwd)"
 	}
 	return ""
 }
 
-// lookTool finds an administration tool even when sbin is not on PATH.
-func lookTool(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: %w", name, exec.ErrNotFound)
-}
-
 func prepareLayout(p pool) (*layout, error) {
-	uid, gid, err := ensureUser(testUser)
+	uid, gid, err := install.EnsureUser(testUser)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +139,7 @@ func prepareLayout(p pool) (*layout, error) {
 }
 
 func (l *layout) install() error {
-	if err := checkSuidMount(l.dir); err != nil {
+	if err := install.CheckSuidMount(l.dir); err != nil {
 		return err
 	}
 	if err := os.Chmod(l.dir, 0o755); err != nil {
@@ -171,41 +149,27 @@ func (l *layout) install() error {
 		return fmt.Errorf("make bin directory: %w", err)
 	}
 
-	if err := build("./cmd/frontend", l.frontend); err != nil {
+	if err := install.Build("..", "./cmd/frontend", l.frontend); err != nil {
 		return err
 	}
 	// Each layout's broker reads its own policy file, and the default
 	// layout's is absent, so that /etc/duochrome on this machine changes
 	// nothing here.
-	if err := build("./cmd/broker", l.broker, "-X duochrome/internal/policy.Path="+l.policy); err != nil {
+	if err := install.Build("..", "./cmd/broker", l.broker, "-X duochrome/internal/policy.Path="+l.policy); err != nil {
 		return err
 	}
 	if err := l.writePolicy(); err != nil {
 		return err
 	}
 
-	if err := setOwnerMode(l.frontend, 0, 0, 0o755); err != nil {
+	if err := install.SetOwnerMode(l.frontend, 0, 0, 0o755); err != nil {
 		return err
 	}
 	// The pool uids must neither read nor execute the broker.
-	if err := setOwnerMode(l.broker, 0, int(l.gid), 0o750); err != nil {
+	if err := install.SetOwnerMode(l.broker, 0, int(l.gid), 0o750); err != nil {
 		return err
 	}
-	return setcap(l.broker)
-}
-
-// checkSuidMount fails on a nosuid mount, where file capabilities are
-// silently ignored and every launch would fail for a reason unrelated to
-// the code under test.
-func checkSuidMount(dir string) error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	if st.Flags&unix.ST_NOSUID != 0 {
-		return fmt.Errorf("%s is on a nosuid mount, which ignores file capabilities: point TMPDIR elsewhere", dir)
-	}
-	return nil
+	return install.Setcap(l.broker)
 }
 
 // writePolicy writes the broker's policy for a pool other than the
@@ -217,84 +181,6 @@ func (l *layout) writePolicy() error {
 	policy := fmt.Sprintf(`{"pool": {"first_uid": %d, "size": %d}}`, l.pool.first, l.pool.size)
 	if err := os.WriteFile(l.policy, []byte(policy), 0o644); err != nil {
 		return fmt.Errorf("write policy: %w", err)
-	}
-	return nil
-}
-
-// build compiles a command the way make build does: static, cgo off, with
-// optional linker flags.
-func build(pkg, out string, ldflags ...string) error {
-	args := []string{"build", "-trimpath", "-o", out}
-	if len(ldflags) > 0 {
-		args = append(args, "-ldflags", strings.Join(ldflags, " "))
-	}
-	cmd := exec.Command("go", append(args, pkg)...)
-	cmd.Dir = ".." // the module root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
-}
-
-func setOwnerMode(path string, uid, gid int, mode os.FileMode) error {
-	if err := os.Chown(path, uid, gid); err != nil {
-		return fmt.Errorf("chown %s: %w", path, err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	return nil
-}
-
-func setcap(path string) error {
-	bin, err := lookTool("setcap")
-	if err != nil {
-		return err
-	}
-	if b, err := exec.Command(bin, brokerCaps, path).CombinedOutput(); err != nil {
-		return fmt.Errorf("setcap %s %s: %w\n%s", brokerCaps, path, err, b)
-	}
-	return nil
-}
-
-// ensureUser creates a system user with its own group, no home and no
-// login shell, unless it exists already, and returns its uid and gid.
-func ensureUser(name string) (uid, gid uint32, err error) {
-	u, err := user.Lookup(name)
-	if errors.As(err, new(user.UnknownUserError)) {
-		if err := addUser(name); err != nil {
-			return 0, 0, err
-		}
-		u, err = user.Lookup(name)
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("look up user %s: %w", name, err)
-	}
-
-	id, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return 0, 0, fmt.Errorf("parse uid of %s: %w", name, err)
-	}
-	g, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return 0, 0, fmt.Errorf("parse gid of %s: %w", name, err)
-	}
-	if id == 0 || id == poolUID {
-		return 0, 0, fmt.Errorf("user %s has uid %d: it must be neither root nor the pool", name, id)
-	}
-	return uint32(id), uint32(g), nil
-}
-
-func addUser(name string) error {
-	bin, err := lookTool("useradd")
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(bin, "--system", "--user-group", "--no-create-home",
-		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("useradd %s: %w\n%s", name, err, b)
 	}
 	return nil
 }

@@ -6,10 +6,9 @@ package testenv
 import (
 	"os"
 	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"testing"
+
+	"duochrome/internal/install"
 )
 
 // RequireRoot skips t without root, or fails it in CI, where every
@@ -44,20 +43,11 @@ func RequireCommand(t testing.TB, name string) string {
 // it (no home, no login shell) when it does not exist.
 func User(t testing.TB, name string) (uid, gid uint32) {
 	t.Helper()
-	if _, err := user.Lookup(name); err != nil {
-		out, err := exec.Command("useradd", "--system", "--no-create-home",
-			"--shell", "/usr/sbin/nologin", name).CombinedOutput()
-		if err != nil {
-			t.Fatalf("useradd %s: %v: %s", name, err, out)
-		}
-	}
-	u, err := user.Lookup(name)
+	uid, gid, err := install.EnsureUser(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := strconv.ParseUint(u.Uid, 10, 32)
-	g, _ := strconv.ParseUint(u.Gid, 10, 32)
-	return uint32(id), uint32(g)
+	return uid, gid
 }
 
 // InstallDir returns a new root-owned directory with mode 0755, removed
@@ -80,28 +70,13 @@ func InstallDir(t testing.TB) string {
 // path without cgo, as the Makefile does. ldflags may be empty.
 func Build(t testing.TB, pkg, path, ldflags string) {
 	t.Helper()
-	goCmd := goCommand(t)
-	args := []string{"build", "-trimpath", "-o", path}
+	var flags []string
 	if ldflags != "" {
-		args = append(args, "-ldflags", ldflags)
+		flags = append(flags, ldflags)
 	}
-	cmd := exec.Command(goCmd, append(args, pkg)...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	if err := install.Build("", pkg, path, flags...); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// goCommand finds the go command that runs the tests.
-func goCommand(t testing.TB) string {
-	t.Helper()
-	if root := os.Getenv("GOROOT"); root != "" {
-		return filepath.Join(root, "bin", "go")
-	}
-	if path, err := exec.LookPath("go"); err == nil {
-		return path
-	}
-	return "/usr/local/go/bin/go"
 }
 
 // Install copies src to dst with the given owner and mode.
@@ -114,10 +89,7 @@ func Install(t testing.TB, src, dst string, uid, gid int, mode os.FileMode) {
 	if err := os.WriteFile(dst, data, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(dst, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dst, mode); err != nil {
+	if err := install.SetOwnerMode(dst, uid, gid, mode); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -125,9 +97,10 @@ func Install(t testing.TB, src, dst string, uid, gid int, mode os.FileMode) {
 // Setcap gives path the broker's file capabilities.
 func Setcap(t testing.TB, path string) {
 	t.Helper()
-	setcap := RequireCommand(t, "setcap")
-	out, err := exec.Command(setcap, "cap_setuid,cap_setgid,cap_kill+ep", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("setcap %s: %v: %s", path, err, out)
+	if _, err := install.LookTool("setcap"); err != nil {
+		Missing(t, "setcap")
+	}
+	if err := install.Setcap(path); err != nil {
+		t.Fatal(err)
 	}
 }
