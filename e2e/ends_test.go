@@ -88,10 +88,10 @@ func TestBrokerDies(t *testing.T) {
 	}
 
 	// The new broker swept the old session; once the new one is deleted,
-	// no browser of either may be left.
-	f.waitNoSessionDir(t, s.ID)
+	// nothing of either may be left.
 	f.remove(t, next.ID)
 	f.waitNoBrowsers(t)
+	f.waitNoSessionDir(t, s.ID)
 }
 
 // TestFrontendKilled kills the frontend with SIGKILL, which no handler can
@@ -133,6 +133,12 @@ type baseline struct {
 // broker.
 func (f *frontend) takeBaseline(t *testing.T) baseline {
 	t.Helper()
+	// The frontend listens before its broker is up; a count taken while
+	// the broker still opens its connection and pipes is too low.
+	poll(t, startTimeout, "the frontend ready", func() (bool, string) {
+		code, _, body := f.request(t, http.MethodGet, "/readyz", "")
+		return code == http.StatusOK, string(body)
+	})
 	broker := f.brokerPID(t)
 	return baseline{
 		frontendFDs: stableFDCount(t, f.pid()),
