@@ -78,11 +78,25 @@ func chromedpFacts(t *testing.T, url, page string, modify bool) facts {
 // url, sending token as a bearer header if it is set.
 func puppeteerFacts(t *testing.T, url, page, token string) facts {
 	t.Helper()
+	return nodeClientFacts(t, "client.mjs", url, page, token)
+}
+
+// playwrightFacts is puppeteerFacts with Playwright's connectOverCDP
+// (e2e/puppeteer/playwright.mjs), which also takes an http:// URL and
+// discovers the WebSocket through /json/version/.
+func playwrightFacts(t *testing.T, url, page, token string) facts {
+	t.Helper()
+	return nodeClientFacts(t, "playwright.mjs", url, page, token)
+}
+
+// nodeClientFacts runs one of the Node.js clients and decodes what it saw.
+func nodeClientFacts(t *testing.T, script, url, page, token string) facts {
+	t.Helper()
 	node := needPuppeteer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 
-	cmd := exec.CommandContext(ctx, node, "client.mjs", url, page)
+	cmd := exec.CommandContext(ctx, node, script, url, page)
 	cmd.Dir = puppeteerDir
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent", "PUPPETEER_SKIP_DOWNLOAD=1"}
 	if token != "" {
@@ -92,7 +106,7 @@ func puppeteerFacts(t *testing.T, url, page, token string) facts {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("puppeteer via %s: %v\nstderr:\n%s", redact(url), err, stderr.String())
+		t.Fatalf("%s via %s: %v\nstderr:\n%s", script, redact(url), err, stderr.String())
 	}
 
 	var raw struct {
@@ -100,11 +114,11 @@ func puppeteerFacts(t *testing.T, url, page, token string) facts {
 		Screenshot string `json:"screenshot"`
 	}
 	if err := json.Unmarshal(out, &raw); err != nil {
-		t.Fatalf("puppeteer: decode %q: %v", out, err)
+		t.Fatalf("%s: decode %q: %v", script, out, err)
 	}
 	got := raw.facts
 	if got.Screenshot, err = base64.StdEncoding.DecodeString(raw.Screenshot); err != nil {
-		t.Fatalf("puppeteer: decode screenshot: %v", err)
+		t.Fatalf("%s: decode screenshot: %v", script, err)
 	}
 	return got
 }
@@ -149,7 +163,9 @@ func installPuppeteer() (node, why string) {
 	if err != nil {
 		return "", "node not found (apt-get install nodejs npm)"
 	}
-	if _, err := os.Stat(filepath.Join(puppeteerDir, "node_modules", "puppeteer-core")); err == nil {
+	_, errP := os.Stat(filepath.Join(puppeteerDir, "node_modules", "puppeteer-core"))
+	_, errW := os.Stat(filepath.Join(puppeteerDir, "node_modules", "playwright-core"))
+	if errP == nil && errW == nil {
 		return node, ""
 	}
 	npm, err := exec.LookPath("npm")

@@ -41,3 +41,28 @@ func TestPuppeteerConnect(t *testing.T) {
 	}
 	wantMetric(t, f, "", `duochrome_sessions_ended_total{reason="disconnected"} 1`)
 }
+
+// TestPlaywrightConnect drives a connect-mode session through Playwright's
+// connectOverCDP: one URL, no REST call, nothing left once it closes.
+func TestPlaywrightConnect(t *testing.T) {
+	l := setup(t)
+	page := servePage(t)
+	f := startFrontend(t, l)
+
+	checkFacts(t, playwrightFacts(t, "ws://"+f.addr+"/connect", page.URL, ""))
+	f.waitNoBrowsers(t)
+	f.wantList(t)
+}
+
+// TestPlaywrightDiscovery gives Playwright the frontend's http:// URL, as
+// for a browser it finds through /json/version: it must find connect mode
+// there by itself.
+func TestPlaywrightDiscovery(t *testing.T) {
+	l := setup(t)
+	page := servePage(t)
+	f := startFrontend(t, l)
+
+	checkFacts(t, playwrightFacts(t, "http://"+f.addr, page.URL, ""))
+	f.waitNoBrowsers(t)
+	f.wantList(t)
+}
