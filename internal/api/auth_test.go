@@ -156,3 +156,39 @@ func TestDNSRebinding(t *testing.T) {
 		})
 	}
 }
+
+// TestCrossOriginPost sends what a web page's fetch would: a POST that a
+// browser marks with the page's origin.
+func TestCrossOriginPost(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers map[string]string
+		want    int
+	}{
+		{"no origin (not a browser)", nil, http.StatusOK},
+		{"same origin", map[string]string{"Origin": "http://SELF"}, http.StatusOK},
+		{"other origin", map[string]string{"Origin": "http://evil.example"}, http.StatusForbidden},
+		{"null origin", map[string]string{"Origin": "null"}, http.StatusForbidden},
+		{"fetch metadata cross-site", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newAPI(t, Config{Broker: healthy})
+			req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/sessions", strings.NewReader(""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.headers {
+				req.Header.Set(k, strings.ReplaceAll(v, "SELF", f.srv.Listener.Addr().String()))
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readAll(t, resp)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("got status %d %s, want %d", resp.StatusCode, body, tt.want)
+			}
+		})
+	}
+}
