@@ -14,6 +14,7 @@ func check() int {
 	pol, diag, err := setup()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "broker: %v\n", err)
+		fmt.Printf("verdict: the broker cannot start: %v\n", err)
 		return 1
 	}
 	diag.ProbeBrowser(pol)

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -342,5 +344,53 @@ func TestLeftoverFilesRemoved(t *testing.T) {
 	}
 	if _, err := os.Lstat(other); err != nil {
 		t.Errorf("another uid's file after Kill: %v, want it untouched", err)
+	}
+}
+
+// TestStaleSocketDirsRemoved leaves socket directories behind as brokers
+// killed with SIGKILL do, and checks that the next broker of the same uid
+// removes them and keeps one whose socket still answers.
+func TestStaleSocketDirsRemoved(t *testing.T) {
+	broker, uid, gid := installBroker(t)
+	mk := func(name string) string {
+		dir := filepath.Join("/tmp", socketDirPrefix+name)
+		os.RemoveAll(dir)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(dir, int(uid), int(gid))
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		return dir
+	}
+
+	dead := mk("test-dead")
+	l, err := net.Listen("unix", filepath.Join(dead, "plugin1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	os.Chown(filepath.Join(dead, "plugin1"), int(uid), int(gid))
+
+	empty := mk("test-empty")
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(empty, old, old)
+
+	live := mk("test-live")
+	ll, err := net.Listen("unix", filepath.Join(live, "plugin2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ll.Close()
+	os.Chown(filepath.Join(live, "plugin2"), int(uid), int(gid))
+
+	startBroker(t, broker, uid, gid)
+	for _, dir := range []string{dead, empty} {
+		if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+			t.Errorf("stale %s after a broker started: %v, want it removed", dir, err)
+		}
+	}
+	if _, err := os.Lstat(live); err != nil {
+		t.Errorf("live %s after a broker started: %v, want it kept", live, err)
 	}
 }

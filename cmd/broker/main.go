@@ -14,8 +14,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -226,9 +231,50 @@ func keepPluginEnv() (socketDir string, err error) {
 		os.Setenv(k, v)
 	}
 
-	dir, err := os.MkdirTemp("/tmp", "duochrome-broker-")
+	removeStaleSocketDirs()
+	dir, err := os.MkdirTemp("/tmp", socketDirPrefix)
 	if err != nil {
 		return "", fmt.Errorf("create socket directory: %w", err)
 	}
 	return dir, os.Setenv(plugin.EnvUnixSocketDir, dir)
+}
+
+// socketDirPrefix names the broker's socket directories in /tmp.
+const socketDirPrefix = "duochrome-broker-"
+
+// removeStaleSocketDirs removes the socket directories that brokers of
+// this uid left behind when they were killed: those whose socket no
+// longer answers. A directory without a socket is left for a minute, in
+// case its broker is still starting.
+func removeStaleSocketDirs() {
+	dirs, _ := filepath.Glob("/tmp/" + socketDirPrefix + "*")
+	for _, dir := range dirs {
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
+			continue
+		}
+		if socketDirLive(dir, fi.ModTime()) {
+			continue
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+func socketDirLive(dir string, modified time.Time) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, e := range ents {
+		if e.Type()&os.ModeSocket == 0 {
+			continue
+		}
+		c, err := net.DialTimeout("unix", filepath.Join(dir, e.Name()), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		// Only a refused connection proves that no broker listens.
+		return !errors.Is(err, syscall.ECONNREFUSED)
+	}
+	return time.Since(modified) < time.Minute
 }

@@ -141,6 +141,9 @@ func PrepareDataDir(path string, brokerUID uint32) error {
 		if err := os.Chmod(path, dataDirMode); err != nil {
 			return fmt.Errorf("chmod data directory: %w", err)
 		}
+	} else if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("create data directory: %w (its parent must exist and be writable by uid %d)",
+			err, brokerUID)
 	} else if !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("create data directory: %w", err)
 	}
