@@ -28,7 +28,7 @@ build:
 
 # What CI runs (.ci/run, as make -k test, so that every step runs even when
 # an earlier one fails).
-test: lint-core unit e2e
+test: lint-core unit fuzz e2e
 
 unit:
 	$(GO) test -count=1 -timeout 5m $$($(GO) list ./... | grep -v '^duochrome/e2e$$')

@@ -6,7 +6,7 @@
 //
 //   - manifests_test.go decodes every manifest strictly into the
 //     Kubernetes API types and checks the security invariants that
-//     DESIGN.md derives; exposure_test.go, that the base requires the
+//     SECURITY.md's capability table derives; exposure_test.go, that the base requires the
 //     token from its Secret and hands out the pod's own session URLs;
 //     autoscale_test.go, the examples under kubernetes/examples;
 //   - dockerfile_test.go checks the Dockerfile statically, and

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// testMisconfigured runs each failing row of DESIGN.md's capability
+// testMisconfigured runs each failing row of SECURITY.md's capability
 // table and checks that the container's output names the cause and the
 // fix. Where the broker starts, "broker check" (what an operator runs)
 // gives its diagnosis and exits non-zero; where the kernel refuses to

@@ -31,7 +31,10 @@ if [[ $EUID -eq 0 ]]; then
 	# Drop to the service user; the bounding set stays full so that the
 	# broker's file capabilities still take effect when the frontend
 	# executes it.
+	# --reset-env drops root's environment; the frontend's own DUOCHROME_*
+	# settings (a token, timeouts) are passed on.
+	mapfile -t settings < <(env | grep '^DUOCHROME_' || true)
 	exec setpriv --reuid="$user" --regid="$user" --init-groups --reset-env -- \
-		"$prefix/bin/frontend" --listen "$listen"
+		env "${settings[@]}" "$prefix/bin/frontend" --listen "$listen"
 fi
 exec "$prefix/bin/frontend" --listen "$listen"
