@@ -125,3 +125,30 @@ func runCommandEnv(t *testing.T, argv, env []string) (string, int) {
 	t.Fatalf("run %v: %v", argv, err)
 	return "", -1
 }
+
+// TestCgoBuildRefused builds the broker with cgo, in which it cannot set
+// no_new_privs on every thread, and checks that it refuses to start and
+// says how to build it.
+func TestCgoBuildRefused(t *testing.T) {
+	testenv.RequireRoot(t)
+	setpriv := testenv.RequireCommand(t, "setpriv")
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("needs gcc to build with cgo")
+	}
+	_, gid := testenv.User(t, checkUser)
+	dir := testenv.InstallDir(t)
+	built := filepath.Join(dir, "broker.cgo")
+	build := exec.Command("go", "build", "-o", built, "duochrome/cmd/broker")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build with cgo: %v\n%s", err, out)
+	}
+	broker := filepath.Join(dir, "broker")
+	testenv.Install(t, built, broker, 0, int(gid), 0o750)
+	testenv.Setcap(t, broker)
+
+	out, code := runCommand(t, []string{setpriv, "--reuid", checkUser, "--regid", checkUser, "--init-groups", "--", broker, "check"})
+	if code != 1 || !strings.Contains(out, "rebuild with CGO_ENABLED=0") {
+		t.Fatalf("exit code %d, want 1 and a message saying how to build it:\n%s", code, out)
+	}
+}

@@ -6,6 +6,7 @@ package caps
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -208,9 +209,21 @@ func Narrow(keep uint64) error {
 	runtime.KeepAlive(&hdr)
 	runtime.KeepAlive(&data)
 	if errno != 0 {
-		return fmt.Errorf("capset to %s: %w", Format(want), errno)
+		return fmt.Errorf("capset to %s: %w", Format(want), explain(errno))
 	}
 	return nil
+}
+
+// ErrCgo reports a binary built with cgo, in which
+// syscall.AllThreadsSyscall refuses to run.
+var ErrCgo = errors.New("built with cgo: rebuild with CGO_ENABLED=0 (make build does)")
+
+// explain turns AllThreadsSyscall's refusal in a cgo binary into words.
+func explain(errno syscall.Errno) error {
+	if errno == syscall.ENOTSUP {
+		return ErrCgo
+	}
+	return errno
 }
 
 // SetNoNewPrivs sets no_new_privs on every thread of the process. Every
@@ -219,7 +232,7 @@ func Narrow(keep uint64) error {
 func SetNoNewPrivs() error {
 	_, _, errno := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0)
 	if errno != 0 {
-		return fmt.Errorf("set no_new_privs: %w", errno)
+		return fmt.Errorf("set no_new_privs: %w", explain(errno))
 	}
 	return nil
 }
