@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,4 +140,58 @@ func brokerProcess(t *testing.T, uid uint32) int {
 		t.Fatalf("got processes %v of the broker's uid %d, want one", pids, uid)
 	}
 	return pids[0]
+}
+
+// TestPeerCredAlone shows that the SO_PEERCRED check holds on its own: a
+// process of the session uid that got past the socket's permissions (the
+// test opens them) and holds the frontend's client certificate (the test
+// hands it over) still cannot call the broker, and its connection is shut.
+func TestPeerCredAlone(t *testing.T) {
+	setpriv := testenv.RequireCommand(t, "setpriv")
+	broker, uid, gid := installBroker(t)
+	b, _, addr := startBroker(t, broker, uid, gid)
+	attacker := testenv.Attacker(t, filepath.Dir(broker))
+
+	// Without the other two defences: the socket and its directory open
+	// to everyone, and the attacker holding the frontend's key pair.
+	os.Chmod(filepath.Dir(addr), 0o777)
+	os.Chmod(addr, 0o777)
+	certPEM, keyPEM := clientKeyPair(t, lastClientTLS)
+
+	argv, env := attacker("grpc", addr)
+	asSession := []string{setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", "--no-new-privs", "--"}
+	out, _ := runCommandEnv(t, append(asSession, argv...),
+		[]string{env, "DUOCHROME_TEST_CERT=" + certPEM, "DUOCHROME_TEST_KEY=" + keyPEM})
+	// The refused call fails with PermissionDenied, or with the
+	// connection the broker shut under it; the broker says which uid.
+	if got := strings.TrimSpace(out); got == "ok" {
+		t.Fatalf("List from uid 65534 with the frontend's certificate: got %q, want it refused", got)
+	}
+	logs := brokerLogs.String()
+	if !strings.Contains(logs, "request refused: a connection from another uid") || !strings.Contains(logs, "peer_uid=65534") {
+		t.Fatalf("the broker's log does not report refusing uid 65534:\n%s", logs)
+	}
+
+	// The frontend's own calls still work once the stranger is gone.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := b.List(ctx, &pb.ListRequest{}); err != nil {
+		t.Fatalf("List from the frontend after the attack: %v", err)
+	}
+}
+
+// clientKeyPair encodes the first certificate of cfg and its key as PEM.
+func clientKeyPair(t *testing.T, cfg *tls.Config) (certPEM, keyPEM string) {
+	t.Helper()
+	if cfg == nil || len(cfg.Certificates) == 0 {
+		t.Fatal("no client certificate: was the broker started with AutoMTLS?")
+	}
+	c := cfg.Certificates[0]
+	key, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}))
+	keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}))
+	return certPEM, keyPEM
 }

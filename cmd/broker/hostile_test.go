@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -167,14 +171,17 @@ func startBroker(t *testing.T, broker string, uid, gid uint32, extra ...*os.File
 	cmd.Env = hostileEnv
 	cmd.ExtraFiles = append([]*os.File{remote}, extra...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{gid}}}
-	client := plugin.NewClient(&plugin.ClientConfig{
+	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  pb.Handshake,
 		Plugins:          pb.PluginSet(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		Logger:           hclog.New(&hclog.LoggerOptions{Output: testLog{t}, Level: hclog.Debug}),
-	})
+		Logger: hclog.New(&hclog.LoggerOptions{
+			Output: io.MultiWriter(testLog{t}, &brokerLogs), Level: hclog.Debug,
+		}),
+	}
+	client := plugin.NewClient(cfg)
 	t.Cleanup(client.Kill)
 	rpc, err := client.Client()
 	remote.Close()
@@ -185,8 +192,33 @@ func startBroker(t *testing.T, broker string, uid, gid uint32, extra ...*os.File
 	if err != nil {
 		t.Fatal(err)
 	}
+	lastClientTLS = cfg.TLSConfig
 	return raw.(pb.BrokerClient), local, client.ReattachConfig().Addr.String()
 }
+
+// brokerLogs collects what every broker startBroker started logged.
+var brokerLogs lockedBuffer
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lastClientTLS is the mutual-TLS configuration go-plugin made for the
+// last broker startBroker started: the frontend's client certificate.
+var lastClientTLS *tls.Config
 
 type testLog struct{ t *testing.T }
 

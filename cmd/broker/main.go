@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
 
 	"duochrome/internal/broker"
 	pb "duochrome/internal/brokerapi"
@@ -174,11 +175,14 @@ func serve(log hclog.Logger) error {
 	}()
 
 	defer os.RemoveAll(socketDir)
+	guard := broker.NewPeerGuard(log, uint32(os.Getuid()), frontendUID)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: pb.Handshake,
 		Plugins:         pb.PluginSet(srv),
-		GRPCServer:      plugin.DefaultGRPCServer,
-		Logger:          log,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, guard.ServerOptions()...)...)
+		},
+		Logger: log,
 	})
 	srv.Stop()
 	return nil

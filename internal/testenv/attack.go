@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -8,6 +10,12 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"duochrome/internal/brokerapi"
 )
 
 // attackEnv names the environment variable that turns a test binary into
@@ -19,7 +27,10 @@ const attackEnv = "DUOCHROME_TEST_ATTACK"
 // execute it, and returns a function that builds the command line of one
 // attack and the variable that selects it. Each attack prints "ok" when
 // it succeeded or the error that stopped it. Actions: connect PATH (a
-// unix socket), signal PID, ptrace PID, open PATH, exec PATH.
+// unix socket), signal PID, ptrace PID, open PATH, exec PATH, and grpc
+// PATH: a List call to the broker's socket with the client certificate
+// and key in PEM in DUOCHROME_TEST_CERT and DUOCHROME_TEST_KEY, as if the
+// attacker had stolen them.
 func Attacker(t testing.TB, dir string) func(action string, args ...string) (argv []string, env string) {
 	t.Helper()
 	self, err := os.Executable()
@@ -73,6 +84,30 @@ func attack(action string, args []string) error {
 		return err
 	case "exec":
 		return syscall.Exec(arg, []string{arg, "check"}, nil)
+	case "grpc":
+		return callBroker(arg)
 	}
 	return fmt.Errorf("unknown attack %q", action)
+}
+
+// callBroker calls List on the broker's socket with a stolen client
+// certificate.
+func callBroker(addr string) error {
+	cert, err := tls.X509KeyPair([]byte(os.Getenv("DUOCHROME_TEST_CERT")), []byte(os.Getenv("DUOCHROME_TEST_KEY")))
+	if err != nil {
+		return err
+	}
+	creds := credentials.NewTLS(&tls.Config{
+		Certificates:       []tls.Certificate{cert},
+		InsecureSkipVerify: true, // the attacker needs the broker, not its name
+	})
+	conn, err := grpc.NewClient("unix://"+addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = brokerapi.NewBrokerClient(conn).List(ctx, &brokerapi.ListRequest{})
+	return err
 }
