@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -171,7 +172,7 @@ func (f *frontend) waitNoBrowsers(t *testing.T) {
 var dataDirLog = regexp.MustCompile(`data_dir=(\S+)`)
 
 // waitNoSessionDir polls, once session id has ended and no other session
-// runs, until the broker's data directory is empty: the broker removes a
+// runs, until the broker's data directory holds nothing of its pool: the broker removes a
 // session's files when it ends. Session directories are named by a handle
 // of the broker's own, never by the id, which would put the id in every
 // browser's argv for any local user to read; no name may contain it.
@@ -182,16 +183,21 @@ func (f *frontend) waitNoSessionDir(t *testing.T, id string) {
 		t.Errorf("no data_dir= in the frontend's log: cannot check that session %s's files are gone", id)
 		return
 	}
-	poll(t, endTimeout, m[1]+" empty", func() (bool, string) {
+	poll(t, endTimeout, m[1]+" without a session directory of the pool", func() (bool, string) {
 		ents, err := os.ReadDir(m[1])
 		var names []string
 		for _, e := range ents {
 			if strings.Contains(e.Name(), id) {
 				t.Fatalf("a session directory is named by the session id: %s", e.Name())
 			}
-			names = append(names, e.Name())
+			// Only this layout's pool is this broker's to clean; an
+			// interrupted run of another layout may have left others.
+			var st syscall.Stat_t
+			if syscall.Lstat(filepath.Join(m[1], e.Name()), &st) == nil && f.l.pool.contains(int(st.Uid)) {
+				names = append(names, e.Name())
+			}
 		}
-		return err == nil && len(ents) == 0, fmt.Sprintf("%v %v", names, err)
+		return err == nil && len(names) == 0, fmt.Sprintf("%v %v", names, err)
 	})
 }
 
