@@ -357,3 +357,30 @@ func assertPrivateSocket(t *testing.T, path string, gid uint32) {
 		t.Fatalf("socket %s: gid %d mode %#o, want gid %d and no access for others", path, st.Gid, st.Mode&0o777, gid)
 	}
 }
+
+// TestPolicyFailureReported gives the broker a policy file that others
+// could have written: it must start no session, but answer Status with
+// the reason, so that the frontend can say it.
+func TestPolicyFailureReported(t *testing.T) {
+	broker, uid, gid := installBrokerWithPolicy(t, `{"sandbox": "auto"}`)
+	policyPath := filepath.Join(filepath.Dir(broker), "policy.json")
+	if err := os.Chmod(policyPath, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := startBroker(t, broker, uid, gid)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	st, err := b.Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		t.Fatalf("Status: %v", err)
+	}
+	if st.Ready || !strings.Contains(st.Verdict, "writable by group or others") {
+		t.Fatalf("Status: ready %v, verdict %q; want not ready, saying the policy file is writable by others",
+			st.Ready, st.Verdict)
+	}
+	_, err = b.Launch(ctx, &pb.LaunchRequest{SessionId: strings.Repeat("a", 32)})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("Launch with a refused policy: got %v, want FailedPrecondition", err)
+	}
+}

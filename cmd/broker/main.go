@@ -112,17 +112,30 @@ func setup() (*policy.Policy, *broker.Diagnosis, error) {
 		return nil, nil, err
 	}
 
-	pol, err := policy.Load(uint32(os.Getuid()))
+	pol, err := loadPolicy()
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := broker.ApplyLimits(pol.Limits); err != nil {
-		return nil, nil, err
-	}
-	if err := broker.PrepareDataDir(pol.DataDir, uint32(os.Getuid())); err != nil {
-		return nil, nil, err
+		return nil, diag, policyError{err}
 	}
 	return pol, diag, nil
+}
+
+// policyError is a setup failure of the policy or what it names, after
+// the broker has narrowed its privileges: such a broker can still answer
+// Status with the reason, rather than leave the frontend guessing.
+type policyError struct{ error }
+
+func loadPolicy() (*policy.Policy, error) {
+	pol, err := policy.Load(uint32(os.Getuid()))
+	if err != nil {
+		return nil, err
+	}
+	if err := broker.ApplyLimits(pol.Limits); err != nil {
+		return nil, err
+	}
+	if err := broker.PrepareDataDir(pol.DataDir, uint32(os.Getuid())); err != nil {
+		return nil, err
+	}
+	return pol, nil
 }
 
 func serve(log hclog.Logger) error {
@@ -136,15 +149,24 @@ func serve(log hclog.Logger) error {
 		return err
 	}
 	pol, diag, err := setup()
-	if err != nil {
+	var perr policyError
+	switch {
+	case errors.As(err, &perr):
+		// Serve, refusing every launch, so that the frontend can read
+		// the reason from Status and say it.
+		pol = policy.Default()
+		pol.Source = "not loaded"
+		diag.Fail(fmt.Sprintf("the broker cannot set up its policy: %v", perr.error))
+	case err != nil:
 		return err
-	}
-	// Sweep before probing: a process left by a previous broker could
-	// otherwise make the sandbox probe fail.
-	broker.Sweep(pol, log)
-	diag.ProbeBrowser(pol)
-	if err := broker.CheckDataDirParents(pol.DataDir); err != nil {
-		log.Warn("data directory can be swapped by a session", "error", err)
+	default:
+		// Sweep before probing: a process left by a previous broker
+		// could otherwise make the sandbox probe fail.
+		broker.Sweep(pol, log)
+		diag.ProbeBrowser(pol)
+		if err := broker.CheckDataDirParents(pol.DataDir); err != nil {
+			log.Warn("data directory can be swapped by a session", "error", err)
+		}
 	}
 	if diag.OK() {
 		log.Info("broker ready", "browser", diag.BrowserVersion, "policy", pol.Source,

@@ -42,6 +42,16 @@ type Diagnosis struct {
 	SandboxProbe   error // why the sandbox probe failed, if it did
 }
 
+// RowSetupFailed marks a broker whose policy or data directory could not
+// be set up.
+const RowSetupFailed = 9
+
+// Fail records a setup failure as the verdict.
+func (d *Diagnosis) Fail(verdict string) {
+	d.Row = RowSetupFailed
+	d.Verdict = verdict
+}
+
 // OK reports whether a session could start.
 func (d *Diagnosis) OK() bool { return d.Row == RowWorks }
 
