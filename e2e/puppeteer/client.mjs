@@ -9,16 +9,15 @@
 // WebSocket handshake.
 import puppeteer from "puppeteer-core";
 
+import { bearerHeaders, pageFacts } from "./facts.mjs";
+
 const [endpoint, pageURL] = process.argv.slice(2);
 if (!endpoint || !pageURL) {
   console.error("usage: node client.mjs WS_URL PAGE_URL");
   process.exit(2);
 }
 
-const headers = {};
-if (process.env.DUOCHROME_TOKEN) {
-  headers.Authorization = `Bearer ${process.env.DUOCHROME_TOKEN}`;
-}
+const headers = bearerHeaders();
 
 // defaultViewport null: keep the browser's window size, so that the
 // windowWidth option shows in innerWidth.
@@ -31,14 +30,7 @@ const browser = await puppeteer.connect({
 const page = await browser.newPage();
 await page.goto(pageURL, { waitUntil: "load", timeout: 60_000 });
 
-const facts = await page.evaluate(() => ({
-  title: document.title,
-  innerWidth: window.innerWidth,
-  innerHeight: window.innerHeight,
-  language: navigator.language,
-  timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-  userAgent: navigator.userAgent,
-}));
+const facts = await page.evaluate(pageFacts);
 const shot = await page.screenshot({ type: "png" });
 facts.screenshot = Buffer.from(shot).toString("base64");
 facts.browserVersion = await browser.version();

@@ -9,30 +9,22 @@
 // DUOCHROME_TOKEN, if set, is sent as "Authorization: Bearer ...".
 import { chromium } from "playwright-core";
 
+import { bearerHeaders, pageFacts } from "./facts.mjs";
+
 const [endpoint, pageURL] = process.argv.slice(2);
 if (!endpoint || !pageURL) {
   console.error("usage: node playwright.mjs URL PAGE_URL");
   process.exit(2);
 }
 
-const headers = {};
-if (process.env.DUOCHROME_TOKEN) {
-  headers.Authorization = `Bearer ${process.env.DUOCHROME_TOKEN}`;
-}
+const headers = bearerHeaders();
 
 const browser = await chromium.connectOverCDP(endpoint, { headers, timeout: 60_000 });
 const context = browser.contexts()[0] ?? (await browser.newContext());
 const page = await context.newPage();
 await page.goto(pageURL, { waitUntil: "load", timeout: 60_000 });
 
-const facts = await page.evaluate(() => ({
-  title: document.title,
-  innerWidth: window.innerWidth,
-  innerHeight: window.innerHeight,
-  language: navigator.language,
-  timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-  userAgent: navigator.userAgent,
-}));
+const facts = await page.evaluate(pageFacts);
 const shot = await page.screenshot({ type: "png" });
 facts.screenshot = Buffer.from(shot).toString("base64");
 facts.browserVersion = browser.version();
